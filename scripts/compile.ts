@@ -1,0 +1,95 @@
+/**
+ * `deno task compile [--target=x86_64|aarch64|all]`: builds the single-file binary
+ * `dist/kube-proxy-<version>-linux-<arch>` (plus `.sha256`, and `dist/kube-proxy` for the host's
+ * architecture) with `deno compile`, then checks that the host binary answers `--version`.
+ *
+ * `deno compile` needs Deno's base runtime (`denort`) for the target. It is downloaded from Deno's
+ * servers unless `DENORT_BIN=/path/to/denort` names a local copy (air-gapped build hosts). When
+ * neither works the build says so and exits non-zero: it never produces a fake binary.
+ *
+ * @module
+ */
+
+import denoJson from "../deno.json" with { type: "json" };
+
+const TARGETS = {
+  x86_64: "x86_64-unknown-linux-gnu",
+  aarch64: "aarch64-unknown-linux-gnu",
+} as const;
+type Arch = keyof typeof TARGETS;
+
+/**
+ * Permissions baked into the binary, each for one reason (README "Permissions"):
+ * read: config, kubeconfig, service-account token, --objects, /proc/sys;
+ * write: --write-config-to, the state file, /proc/sys (route_localnet, conntrack);
+ * net: the API server and the healthz/metrics listeners;
+ * env: KUBERNETES_SERVICE_HOST/PORT for in-cluster config;
+ * run: only the netfilter tools; sys: hostname and CPU count.
+ */
+const PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-net",
+  "--allow-env",
+  "--allow-run=iptables,ip6tables,iptables-restore,ip6tables-restore,iptables-save," +
+  "ip6tables-save,nft,conntrack,sysctl",
+  "--allow-sys=hostname,cpus,osRelease,loadavg,uid",
+];
+
+function parseTargets(args: readonly string[]): Arch[] {
+  const flag = args.find((a) => a.startsWith("--target="))?.slice("--target=".length);
+  const host: Arch = Deno.build.arch === "aarch64" ? "aarch64" : "x86_64";
+  if (flag === undefined) return [host];
+  if (flag === "all") return ["x86_64", "aarch64"];
+  if (flag === "x86_64" || flag === "aarch64") return [flag];
+  console.error(`compile: unknown --target ${JSON.stringify(flag)} (x86_64, aarch64 or all)`);
+  Deno.exit(2);
+}
+
+async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function compile(arch: Arch): Promise<string> {
+  const output = `dist/kube-proxy-${denoJson.version}-linux-${arch}`;
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["compile", ...PERMISSIONS, "--target", TARGETS[arch], "--output", output, "main.ts"],
+    stdout: "inherit",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  if (!result.success) {
+    console.error(stderr);
+    const runtimeMissing = /denort|download|dl\.deno\.land|base runtime|error sending request/i
+      .test(stderr);
+    console.error(
+      runtimeMissing
+        ? `compile: could not obtain Deno's base runtime for ${TARGETS[arch]}. This host cannot ` +
+          "reach Deno's servers; set DENORT_BIN=/path/to/denort (the denort build of the same " +
+          `Deno version, ${Deno.version.deno}, for ${TARGETS[arch]}) and run again.`
+        : `compile: deno compile failed for ${TARGETS[arch]}.`,
+    );
+    Deno.exit(1);
+  }
+  await Deno.writeTextFile(`${output}.sha256`, `${await sha256(output)}  ${output}\n`);
+  return output;
+}
+
+if (import.meta.main) {
+  await Deno.mkdir("dist", { recursive: true });
+  const hostArch: Arch = Deno.build.arch === "aarch64" ? "aarch64" : "x86_64";
+  for (const arch of parseTargets(Deno.args)) {
+    const output = await compile(arch);
+    console.log(`compile: wrote ${output}`);
+    if (arch !== hostArch) continue;
+    await Deno.copyFile(output, "dist/kube-proxy");
+    const check = await new Deno.Command("dist/kube-proxy", { args: ["--version"] }).output();
+    const version = new TextDecoder().decode(check.stdout).trim();
+    if (!check.success || !version.includes(denoJson.version)) {
+      console.error(`compile: dist/kube-proxy --version did not report ${denoJson.version}`);
+      Deno.exit(1);
+    }
+    console.log(`compile: dist/kube-proxy --version → ${version}`);
+  }
+}
