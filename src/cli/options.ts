@@ -104,8 +104,8 @@ export function flagsToFile(flags: ParsedFlags): KubeProxyConfigurationFile {
     file,
     compact({
       bindAddress: stringFlag(v, "bind-address"),
-      healthzBindAddress: portFlagAddress(v, "healthz"),
-      metricsBindAddress: portFlagAddress(v, "metrics"),
+      healthzBindAddress: stringFlag(v, "healthz-bind-address"),
+      metricsBindAddress: stringFlag(v, "metrics-bind-address"),
       bindAddressHardFail: boolFlag(v, "bind-address-hard-fail"),
       enableProfiling: boolFlag(v, "profiling"),
       showHiddenMetricsForVersion: stringFlag(v, "show-hidden-metrics-for-version"),
@@ -157,16 +157,28 @@ export function flagsToFile(flags: ParsedFlags): KubeProxyConfigurationFile {
 }
 
 /**
- * The deprecated `--healthz-port` / `--metrics-port`: the port replaces the one in the bind
- * address (or the default's); `0` disables the server (an empty address).
+ * The deprecated `--healthz-port` / `--metrics-port` (honoured only without `--config`): the port
+ * replaces the one in the bind address (or the default's); `0` disables the server (an empty
+ * address). Upstream applies them after defaulting, so they are overrides, not file fields.
  */
+export function deprecatedPortOverrides(
+  flags: ParsedFlags,
+): { healthz?: string; metrics?: string } {
+  const out: { healthz?: string; metrics?: string } = {};
+  const healthz = portFlagAddress(flags.values, "healthz");
+  const metrics = portFlagAddress(flags.values, "metrics");
+  if (healthz !== undefined) out.healthz = healthz;
+  if (metrics !== undefined) out.metrics = metrics;
+  return out;
+}
+
 function portFlagAddress(
   values: ReadonlyMap<string, FlagValue>,
   which: "healthz" | "metrics",
 ): string | undefined {
   const address = stringFlag(values, `${which}-bind-address`);
   const port = numberFlag(values, `${which}-port`);
-  if (port === undefined) return address;
+  if (port === undefined) return undefined;
   if (port === 0) return "";
   const base = address ?? (which === "healthz" ? "0.0.0.0" : "127.0.0.1");
   const host = /^(\[[^\]]+\]|[^:]+)(:\d+)?$/.exec(base)?.[1] ?? base;

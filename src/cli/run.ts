@@ -9,7 +9,13 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { FlagError, parseFlags, wantsRawVersion } from "./flags.ts";
 import { helpText } from "./help.ts";
-import { applyLoggingFlags, type CommandLine, commandLine, flagsToFile } from "./options.ts";
+import {
+  applyLoggingFlags,
+  type CommandLine,
+  commandLine,
+  deprecatedPortOverrides,
+  flagsToFile,
+} from "./options.ts";
 import {
   ConfigError,
   type DecodedConfig,
@@ -17,6 +23,7 @@ import {
   loadConfigFile,
   type ProxyConfig,
   resolveConfig,
+  type ResolveOptions,
 } from "../config/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { ObjectsFileError, parseObjectsFile } from "../kube/objects_file.ts";
@@ -61,6 +68,8 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
 
   let config: ProxyConfig;
   let decoded: DecodedConfig | undefined;
+  // The logger's format comes from the config, so notices found while resolving wait for it.
+  const deferredWarnings: string[] = [];
   try {
     decoded = cmd.configPath === undefined
       ? undefined
@@ -68,13 +77,15 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
     const file = decoded === undefined
       ? flagsToFile(cmd.flags)
       : applyLoggingFlags(decoded.file, cmd.flags);
-    const options: Parameters<typeof resolveConfig>[1] = {};
+    const options: ResolveOptions = { warn: (message) => deferredWarnings.push(message) };
     if (decoded !== undefined) options.lineOf = decoded.lineOf;
+    else options.bindAddressOverrides = deprecatedPortOverrides(cmd.flags);
     if (cmd.hostnameOverride !== undefined) options.hostnameOverride = cmd.hostnameOverride;
     config = resolveConfig(file, options);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     const where = cmd.configPath === undefined ? "the command line" : cmd.configPath;
+    for (const warning of decoded?.warnings ?? []) io.stderr(`Warning: ${warning}\n`);
     io.stderr(`Error: invalid configuration in ${where}:\n${indent(error.message)}\n`);
     return 1;
   }
@@ -86,7 +97,7 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
     now: io.now,
     pid: io.pid,
   });
-  for (const warning of decoded?.warnings ?? []) log.warn(warning);
+  for (const warning of [...(decoded?.warnings ?? []), ...deferredWarnings]) log.warn(warning);
   if (cmd.ignoredFlags.length > 0) {
     log.warn("Flags ignored because --config is given (as upstream kube-proxy does)", {
       flags: cmd.ignoredFlags.join(" "),

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { parseFlags } from "../../src/cli/flags.ts";
-import { applyLoggingFlags, commandLine, flagsToFile } from "../../src/cli/options.ts";
+import {
+  applyLoggingFlags,
+  commandLine,
+  deprecatedPortOverrides,
+  flagsToFile,
+} from "../../src/cli/options.ts";
 
 function cmd(args: string[]) {
   return commandLine(parseFlags(args), false);
@@ -58,19 +63,17 @@ Deno.test("flagsToFile() applies the --iptables-* sync flags and --masquerade-al
   assert.deepEqual(file.nftables, { masqueradeAll: true, syncPeriod: "10s", minSyncPeriod: "0s" });
 });
 
-Deno.test("flagsToFile() maps the deprecated --healthz-port and --metrics-port onto the addresses", () => {
-  assert.equal(flagsToFile(parseFlags(["--healthz-port=9000"])).healthzBindAddress, "0.0.0.0:9000");
-  assert.equal(flagsToFile(parseFlags(["--healthz-port=0"])).healthzBindAddress, "");
-  assert.equal(
-    flagsToFile(parseFlags(["--metrics-bind-address=::1", "--metrics-port=9100"]))
-      .metricsBindAddress,
-    "[::1]:9100",
-  );
-  assert.equal(
-    flagsToFile(parseFlags(["--healthz-bind-address=10.1.2.3:1", "--healthz-port=2"]))
-      .healthzBindAddress,
-    "10.1.2.3:2",
-  );
+Deno.test("deprecatedPortOverrides() maps --healthz-port and --metrics-port onto the addresses", () => {
+  const over = (args: string[]) => deprecatedPortOverrides(parseFlags(args));
+  assert.deepEqual(over([]), {});
+  assert.deepEqual(over(["--healthz-port=9000"]), { healthz: "0.0.0.0:9000" });
+  assert.deepEqual(over(["--healthz-port=0"]), { healthz: "" });
+  assert.deepEqual(over(["--metrics-bind-address=::1", "--metrics-port=9100"]), {
+    metrics: "[::1]:9100",
+  });
+  assert.deepEqual(over(["--healthz-bind-address=10.1.2.3:1", "--healthz-port=2"]), {
+    healthz: "10.1.2.3:2",
+  });
 });
 
 Deno.test("applyLoggingFlags() puts set logging flags over the file, --vmodule first", () => {
