@@ -1,0 +1,287 @@
+/**
+ * Benchmarks, printed as a Markdown table. Not timed tests: goals are reported, not enforced.
+ *
+ * Run: `deno run --allow-read --allow-env --allow-sys --v8-flags=--expose-gc scripts/bench.ts`
+ * (or `deno task bench`). Options: `--only=model[,other]`, `--services=N`, `--endpoints=M`.
+ *
+ * To add a section, write `function benchX(args): BenchRow[] | Promise<BenchRow[]>` and register it in
+ * `sections`; reuse `makeSyntheticCluster` so numbers stay comparable.
+ *
+ * @module
+ */
+
+import { EndpointTable, type TableSnapshot } from "../src/model/mod.ts";
+import {
+  makeSyntheticCluster,
+  type SyntheticCluster,
+  withEndpointReadyFlipped,
+} from "./bench/synthetic_cluster.ts";
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+
+/** One line of the result table. */
+export interface BenchRow {
+  /** What was measured. */
+  readonly name: string;
+  /** The measurement, formatted. */
+  readonly value: string;
+  /** The goal, if any, with a verdict. */
+  readonly goal?: string;
+}
+
+/** Command-line options shared by all sections. */
+export interface BenchArgs {
+  /** Sections to run; null for all. */
+  readonly only: readonly string[] | null;
+  /** Services in the synthetic cluster. */
+  readonly services: number;
+  /** Endpoints per Service. */
+  readonly endpoints: number;
+}
+
+/** A section may be async (backend sections will spawn tools). */
+type Section = (args: BenchArgs) => BenchRow[] | Promise<BenchRow[]>;
+
+const sections: Record<string, Section> = {
+  model: benchModel,
+};
+
+const encoder = new TextEncoder();
+
+function print(line = ""): void {
+  Deno.stdout.writeSync(encoder.encode(line + "\n"));
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function heapMiB(): number {
+  gc();
+  return Deno.memoryUsage().heapUsed / (1024 * 1024);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? sorted[mid] ?? NaN
+    : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+function ms(v: number): string {
+  return v < 10 ? `${v.toFixed(3)} ms` : `${v.toFixed(1)} ms`;
+}
+
+function goal(value: number, limit: number): string {
+  return `≤ ${limit} ms ${value <= limit ? "✅" : "❌"}`;
+}
+
+function buildTable(cluster: SyntheticCluster): { table: EndpointTable; snap: TableSnapshot } {
+  const table = new EndpointTable({
+    nodeName: cluster.nodeName,
+    detectLocalMode: "ClusterCIDR",
+    clusterCIDRs: [cluster.clusterCIDR],
+    bridgeInterface: "",
+    interfaceNamePrefix: "",
+  });
+  table.onNodeAdd(cluster.node);
+  table.markSynced("node");
+  for (const svc of cluster.services) table.onServiceAdd(svc);
+  table.markSynced("services");
+  for (const slice of cluster.slices) table.onEndpointSliceAdd(slice);
+  table.markSynced("endpointSlices");
+  return { table, snap: table.snapshot() };
+}
+
+function benchModel(args: BenchArgs): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const size = `${args.services} services × ${args.endpoints} endpoints`;
+  const heapStart = heapMiB();
+  let t = performance.now();
+  const cluster = makeSyntheticCluster({
+    services: args.services,
+    endpointsPerService: args.endpoints,
+  });
+  rows.push({ name: `generate synthetic cluster (${size})`, value: ms(performance.now() - t) });
+  const heapCluster = heapMiB();
+
+  // From scratch: every event applied, then the first snapshot. Fresh table per run.
+  const scratch: number[] = [];
+  let built: { table: EndpointTable; snap: TableSnapshot } | null = null;
+  const runs = 9;
+  for (let run = 0; run < runs; run++) {
+    built = null;
+    gc();
+    t = performance.now();
+    built = buildTable(cluster);
+    scratch.push(performance.now() - t);
+  }
+  if (built === null) throw new Error("Benchmark built no table");
+  const { table, snap } = built;
+  const scratchMedian = median(scratch);
+  rows.push({
+    name: `snapshot from scratch: all events + snapshot() (median of ${runs}; first ${
+      ms(scratch[0] ?? 0)
+    }, min ${ms(Math.min(...scratch))})`,
+    value: ms(scratchMedian),
+    goal: goal(scratchMedian, 300),
+  });
+  rows.push({
+    name: "service ports / reachable endpoints in snapshot (IPv4)",
+    value: `${snap.v4.servicePorts.length} / ${snap.v4.reachableEndpointCount}`,
+  });
+  const heapBuilt = heapMiB();
+  rows.push({
+    name: "heap used after build (total, after GC)",
+    value: `${heapBuilt.toFixed(1)} MiB`,
+  });
+  rows.push({
+    name: "… of which the table and snapshot",
+    value: `${(heapBuilt - heapCluster).toFixed(1)} MiB (input objects ${
+      (heapCluster - heapStart).toFixed(1)
+    } MiB)`,
+  });
+
+  // One endpoint change: one slice update event, then snapshot().
+  const current = new Map<number, V1EndpointSlice>();
+  let seed = 42;
+  const pick = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  const change = (): number => {
+    const i = pick(cluster.slices.length);
+    const prev = current.get(i) ?? cluster.slices[i];
+    if (prev === undefined) throw new Error("Benchmark lost a slice");
+    const next = withEndpointReadyFlipped(prev, pick(args.endpoints));
+    current.set(i, next);
+    const start = performance.now();
+    table.onEndpointSliceUpdate(prev, next);
+    const s = table.snapshot();
+    const took = performance.now() - start;
+    if (s.changed.length !== 1) throw new Error(`Expected one change, got ${s.changed.length}`);
+    return took;
+  };
+  for (let w = 0; w < 5; w++) change();
+  const changes: number[] = [];
+  for (let r = 0; r < 50; r++) changes.push(change());
+  const changeMedian = median(changes);
+  rows.push({
+    name: `one endpoint change: event + snapshot() (median of ${changes.length}, p95 ${
+      ms(percentile(changes, 0.95))
+    }, max ${ms(Math.max(...changes))})`,
+    value: ms(changeMedian),
+    goal: goal(changeMedian, 5),
+  });
+
+  // A flap: the change and its reversal before a snapshot cost no revision.
+  const flaps: number[] = [];
+  for (let r = 0; r < 20; r++) {
+    const i = pick(cluster.slices.length);
+    const prev = current.get(i) ?? cluster.slices[i];
+    if (prev === undefined) throw new Error("Benchmark lost a slice");
+    const next = withEndpointReadyFlipped(prev, 0);
+    const before = table.revision;
+    const start = performance.now();
+    table.onEndpointSliceUpdate(prev, next);
+    table.onEndpointSliceUpdate(next, prev);
+    const s = table.snapshot();
+    flaps.push(performance.now() - start);
+    if (s.revision !== before) throw new Error("A flap changed the revision");
+  }
+  rows.push({
+    name: "flap and back: 2 events + snapshot() (median of 20)",
+    value: ms(median(flaps)),
+  });
+
+  const noops: number[] = [];
+  for (let r = 0; r < 20; r++) {
+    const start = performance.now();
+    table.snapshot();
+    noops.push(performance.now() - start);
+  }
+  rows.push({ name: "snapshot() with nothing pending (median of 20)", value: ms(median(noops)) });
+
+  // A zone label change re-categorises every Service whose endpoints carry zone hints.
+  const zoneNode = structuredClone(cluster.node);
+  zoneNode.metadata = {
+    ...zoneNode.metadata,
+    labels: { ...zoneNode.metadata?.labels, "topology.kubernetes.io/zone": "zone-1" },
+  };
+  t = performance.now();
+  table.onNodeUpdate(cluster.node, zoneNode);
+  const zs = table.snapshot();
+  rows.push({
+    name: `node zone label change (${zs.changed.length} hinted service ports re-categorised)`,
+    value: ms(performance.now() - t),
+  });
+  return rows;
+}
+
+function parseArgs(argv: readonly string[]): BenchArgs {
+  let only: string[] | null = null;
+  let services = 10000;
+  let endpoints = 10;
+  for (const arg of argv) {
+    const [flag, value = ""] = arg.split("=", 2);
+    if (flag === "--only") only = value.split(",").filter((s) => s !== "");
+    else if (flag === "--services") services = Number(value);
+    else if (flag === "--endpoints") endpoints = Number(value);
+    else {throw new Error(
+        `Unknown argument ${JSON.stringify(arg)}: use --only=, --services=, --endpoints=`,
+      );}
+  }
+  for (const name of only ?? []) {
+    if (!(name in sections)) throw new Error(`Unknown section ${JSON.stringify(name)}`);
+  }
+  if (!Number.isInteger(services) || services < 1 || services > 65000) {
+    throw new Error(`--services must be an integer in [1, 65000]: got ${JSON.stringify(services)}`);
+  }
+  if (!Number.isInteger(endpoints) || endpoints < 1) {
+    throw new Error(`--endpoints must be a positive integer: got ${JSON.stringify(endpoints)}`);
+  }
+  return { only, services, endpoints };
+}
+
+/** The CPU model when readable (Deno 2 needs --allow-all for /proc), else "". */
+function cpuModel(): string {
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    return /^model name\s*:\s*(.+)$/m.exec(info)?.[1]?.trim() ?? "";
+  } catch {
+    return "";
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(Deno.args);
+  const names = args.only ?? Object.keys(sections);
+  const model = cpuModel();
+  const gcNote = (globalThis as { gc?: unknown }).gc === undefined
+    ? " (no --expose-gc: heap numbers include garbage)"
+    : "";
+  print("## deno-kube-proxy benchmarks");
+  print();
+  print(
+    `Machine: ${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs` +
+      `${model === "" ? "" : ` (${model})`}, Deno ${Deno.version.deno}, V8 ${Deno.version.v8}` +
+      gcNote,
+  );
+  print();
+  print("| section | measurement | result | goal |");
+  print("|---|---|---|---|");
+  for (const name of names) {
+    const section = sections[name];
+    if (section === undefined) continue;
+    for (const row of await section(args)) {
+      print(`| ${name} | ${row.name} | ${row.value} | ${row.goal ?? ""} |`);
+    }
+  }
+}
+
+if (import.meta.main) await main();

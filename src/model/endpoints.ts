@@ -1,0 +1,469 @@
+/**
+ * EndpointSlices → endpoints per service port, and their categorisation for this node
+ * (upstream `endpointslicecache.go` and `topology.go` `CategorizeEndpoints`).
+ *
+ * @module
+ */
+
+import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { canonicalIP, joinHostPort } from "./ip.ts";
+import { hasIgnoredLabel, isPortNumber, parseProtocol } from "./service_port.ts";
+import type { Endpoint, IPFamily, Protocol, ServicePort, TopologyMode } from "./types.ts";
+import type { ServicePortBase } from "./service_port.ts";
+
+/** The label that ties an EndpointSlice to its Service. */
+export const LABEL_SERVICE_NAME = "kubernetes.io/service-name";
+
+/** What slice parsing needs to know about this node. */
+export interface EndpointContext {
+  /** This node's name; an endpoint on it is local. */
+  readonly nodeName: string;
+  /** PreferSameTrafficDistribution: keep `hints.forNodes`. */
+  readonly preferSameNode: boolean;
+}
+
+/** One port of a slice. */
+export interface ParsedSlicePort {
+  /** Port name (`""` when unnamed). */
+  readonly portName: string;
+  /** Protocol. */
+  readonly protocol: Protocol;
+  /** Port number, 1-65535. */
+  readonly port: number;
+}
+
+/** An EndpointSlice reduced to what kube-proxy uses. */
+export interface ParsedSlice {
+  /** `namespace/sliceName`. */
+  readonly id: string;
+  /** `namespace/serviceName` from the service-name label. */
+  readonly serviceKey: string;
+  /** The slice's address family. */
+  readonly family: IPFamily;
+  /** Valid ports. */
+  readonly ports: readonly ParsedSlicePort[];
+  /**
+   * Endpoints per slice port, keyed by `portMatchKey`: frozen, sorted by `ipPort` and already
+   * deduplicated, so a Service with one slice needs no merging at all.
+   */
+  readonly byPort: ReadonlyMap<string, readonly Endpoint[]>;
+  /** Distinct IPs of local ready endpoints (counted only when the slice has a valid port). */
+  readonly localReadyIPs: readonly string[];
+  /** Some endpoint carries zone hints, so the node's zone matters to this slice. */
+  readonly hasZoneHints: boolean;
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
+
+function hintNames(list: readonly { name: string }[] | undefined): readonly string[] {
+  if (list === undefined || list.length === 0) return EMPTY;
+  const names = [...new Set(list.map((h) => h.name))].sort();
+  return Object.freeze(names);
+}
+
+/**
+ * Reduces a slice to what kube-proxy uses, or returns null when kube-proxy ignores the whole
+ * slice (FQDN, ignore labels, no service-name label). Bad ports and endpoints are skipped with a
+ * message in `warnings`.
+ */
+export function parseEndpointSlice(
+  slice: V1EndpointSlice,
+  ctx: EndpointContext,
+  warnings: string[],
+): ParsedSlice | null {
+  const meta = slice.metadata;
+  const namespace = meta?.namespace ?? "";
+  const name = meta?.name ?? "";
+  if (hasIgnoredLabel(meta?.labels)) return null;
+  const serviceName = meta?.labels?.[LABEL_SERVICE_NAME] ?? "";
+  if (serviceName === "") {
+    warnings.push(`Ignoring EndpointSlice without a ${JSON.stringify(LABEL_SERVICE_NAME)} label`);
+    return null;
+  }
+  if (namespace === "" || name === "") {
+    warnings.push("Ignoring EndpointSlice without a name and namespace");
+    return null;
+  }
+  const family = slice.addressType;
+  if (family === "FQDN") return null;
+  if (family !== "IPv4" && family !== "IPv6") {
+    warnings.push(`Ignoring EndpointSlice with unknown addressType ${JSON.stringify(family)}`);
+    return null;
+  }
+
+  const ports: ParsedSlicePort[] = [];
+  for (const p of slice.ports ?? []) {
+    // The API server defaults an absent name to "" and an absent protocol to TCP.
+    const portName = p.name ?? "";
+    const label = portName === "" ? "unnamed port" : `port ${JSON.stringify(portName)}`;
+    const protocol = parseProtocol(p.protocol);
+    if (protocol === null) {
+      warnings.push(`Skipping ${label}: unknown protocol ${JSON.stringify(String(p.protocol))}`);
+      continue;
+    }
+    if (!isPortNumber(p.port, 1)) {
+      warnings.push(`Skipping ${label}: port ${JSON.stringify(p.port ?? null)} is invalid`);
+      continue;
+    }
+    ports.push({ portName, protocol, port: p.port });
+  }
+
+  // One list per port, filled in a single pass: no per-endpoint temporary records.
+  const lists: Endpoint[][] = ports.map(() => []);
+  const localReady = new Set<string>();
+  let hasZoneHints = false;
+  for (const ep of slice.endpoints ?? []) {
+    const address = ep.addresses?.[0];
+    if (address === undefined) {
+      warnings.push("Skipping endpoint without addresses");
+      continue;
+    }
+    const ip = canonicalIP(address);
+    if (ip === null) {
+      warnings.push(`Skipping endpoint with invalid address ${JSON.stringify(address)}`);
+      continue;
+    }
+    if (ip.includes(":") !== (family === "IPv6")) {
+      warnings.push(`Skipping endpoint ${JSON.stringify(address)}: it is not ${family}`);
+      continue;
+    }
+    const nodeName = ep.nodeName ?? null;
+    const isLocal = nodeName !== null && ctx.nodeName !== "" && nodeName === ctx.nodeName;
+    const ready = ep.conditions?.ready ?? true;
+    const serving = ep.conditions?.serving ?? true;
+    const terminating = ep.conditions?.terminating ?? false;
+    const zone = ep.zone ?? null;
+    const zoneHints = hintNames(ep.hints?.forZones);
+    const nodeHints = ctx.preferSameNode ? hintNames(ep.hints?.forNodes) : EMPTY;
+    if (zoneHints.length > 0) hasZoneHints = true;
+    if (isLocal && ready) localReady.add(ip);
+    for (let i = 0; i < ports.length; i++) {
+      const port = ports[i]?.port ?? 0;
+      lists[i]?.push(Object.freeze({
+        ip,
+        port,
+        ipPort: joinHostPort(ip, port),
+        isLocal,
+        ready,
+        serving,
+        terminating,
+        nodeName,
+        zone,
+        zoneHints,
+        nodeHints,
+      }));
+    }
+  }
+
+  const byPort = new Map<string, readonly Endpoint[]>();
+  for (let i = 0; i < ports.length; i++) {
+    const p = ports[i];
+    const list = lists[i];
+    if (p === undefined || list === undefined) continue;
+    const key = portMatchKey(p.portName, p.protocol);
+    // A port listed twice behaves as upstream: its endpoints join the same set.
+    const prior = byPort.get(key);
+    byPort.set(key, dedupSorted(prior === undefined ? list : [...prior, ...list]));
+  }
+  // Upstream counts only ready endpoints for health checks, once per IP across ports, and
+  // only endpoints that made it into its map (so a slice needs a valid port).
+  const localReadyIPs = ports.length > 0 && localReady.size > 0
+    ? Object.freeze([...localReady])
+    : EMPTY;
+  return {
+    id: `${namespace}/${name}`,
+    serviceKey: `${namespace}/${serviceName}`,
+    family,
+    ports,
+    byPort,
+    localReadyIPs,
+    hasZoneHints,
+  };
+}
+
+/** `portName/protocol`: how service ports and slice ports are matched. */
+export function portMatchKey(portName: string, protocol: Protocol): string {
+  return `${portName}/${protocol}`;
+}
+
+/** Endpoints of one Service in one family, per slice port, plus its local-ready count. */
+export interface MergedEndpoints {
+  /** Keyed by `portMatchKey`; each list sorted by `ipPort`, frozen. */
+  readonly byPort: ReadonlyMap<string, readonly Endpoint[]>;
+  /** Distinct IPs of local ready endpoints across all ports (the health-check count). */
+  readonly localReadyCount: number;
+}
+
+const NO_MERGE: MergedEndpoints = { byPort: new Map(), localReadyCount: 0 };
+
+/**
+ * Merges the slices of one Service (given in a stable order) for `family`: one endpoint per
+ * `ip:port`, a non-terminating endpoint winning over a terminating one with the same address.
+ */
+export function mergeSlices(slices: Iterable<ParsedSlice>, family: IPFamily): MergedEndpoints {
+  const matching: ParsedSlice[] = [];
+  for (const s of slices) if (s.family === family) matching.push(s);
+  const first = matching[0];
+  if (first === undefined) return NO_MERGE;
+  // The common case: one slice per family, already sorted and deduplicated at parse time.
+  if (matching.length === 1) {
+    return { byPort: first.byPort, localReadyCount: first.localReadyIPs.length };
+  }
+  const lists = new Map<string, Endpoint[]>();
+  const localReady = new Set<string>();
+  for (const s of matching) {
+    for (const [key, eps] of s.byPort) {
+      const acc = lists.get(key);
+      if (acc === undefined) lists.set(key, [...eps]);
+      else for (const ep of eps) acc.push(ep);
+    }
+    for (const ip of s.localReadyIPs) localReady.add(ip);
+  }
+  const byPort = new Map<string, readonly Endpoint[]>();
+  for (const [key, list] of lists) byPort.set(key, dedupSorted(list));
+  return { byPort, localReadyCount: localReady.size };
+}
+
+/**
+ * Sorts by `ipPort` and keeps one endpoint per address, as upstream's map does when fed in
+ * order: the last non-terminating endpoint wins, else the first one. Returns a frozen list.
+ */
+function dedupSorted(list: Endpoint[]): readonly Endpoint[] {
+  if (list.length === 0) return NO_ENDPOINTS;
+  if (list.length > 1) list.sort(byIpPort); // stable: equal addresses keep event order
+  let hasDuplicates = false;
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]?.ipPort === list[i - 1]?.ipPort) {
+      hasDuplicates = true;
+      break;
+    }
+  }
+  if (!hasDuplicates) return Object.freeze(list);
+  const out: Endpoint[] = [];
+  for (let i = 0; i < list.length;) {
+    const head = list[i];
+    if (head === undefined) break;
+    let chosen = head;
+    let j = i + 1;
+    for (; j < list.length && list[j]?.ipPort === head.ipPort; j++) {
+      const ep = list[j];
+      if (ep !== undefined && !ep.terminating) chosen = ep;
+    }
+    out.push(chosen);
+    i = j;
+  }
+  return Object.freeze(out);
+}
+
+/** Upstream's endpoint order: plain string order of `ip:port` (`10.0.1.10:80` < `10.0.1.2:80`). */
+export function byIpPort(a: Endpoint, b: Endpoint): number {
+  return a.ipPort < b.ipPort ? -1 : a.ipPort > b.ipPort ? 1 : 0;
+}
+
+/** The node facts categorisation depends on. */
+export interface CategorizeContext {
+  /** This node's name. */
+  readonly nodeName: string;
+  /** The node's `topology.kubernetes.io/zone` label, `""` when unknown. */
+  readonly zone: string;
+  /** PreferSameTrafficDistribution gate. */
+  readonly preferSameNode: boolean;
+}
+
+/** The result of {@linkcode categorizeEndpoints}. */
+export interface Categorized {
+  /** Topology mode used for the Cluster list. */
+  readonly topologyMode: TopologyMode;
+  /** Usable Cluster-policy endpoints (empty when the port never uses them). */
+  readonly clusterEndpoints: readonly Endpoint[];
+  /** Usable Local-policy endpoints (empty when the port never uses them). */
+  readonly localEndpoints: readonly Endpoint[];
+  /** Union of both lists, sorted by `ipPort`. */
+  readonly allReachableEndpoints: readonly Endpoint[];
+  /** Some usable endpoint exists anywhere in the cluster. */
+  readonly hasAnyEndpoints: boolean;
+}
+
+type PolicyFlags = Pick<ServicePortBase, "usesClusterEndpoints" | "usesLocalEndpoints">;
+
+/**
+ * Upstream `CategorizeEndpoints`: which of a port's endpoints (sorted by `ipPort`) this node
+ * uses for Cluster and Local traffic policy, with the serving-terminating fallback decided
+ * separately for each list, and topology hints applied to the Cluster list only.
+ */
+export function categorizeEndpoints(
+  endpoints: readonly Endpoint[],
+  svc: PolicyFlags,
+  ctx: CategorizeContext,
+): Categorized {
+  let topologyMode: TopologyMode = "";
+  let clusterEndpoints: readonly Endpoint[] = NO_ENDPOINTS;
+  let hasAnyEndpoints = false;
+
+  if (svc.usesClusterEndpoints) {
+    topologyMode = topologyModeFromHints(endpoints, ctx);
+    const mode = topologyMode;
+    // Usually every endpoint is ready and no topology applies: share the full list.
+    clusterEndpoints = endpoints.every((ep) => ep.ready) && mode === ""
+      ? endpoints
+      : freezeList(endpoints.filter((ep) => ep.ready && availableForTopology(ep, mode, ctx)));
+    // Topology never empties the list while ready endpoints exist (the mode requires a hint
+    // for this node or zone), so an empty list means nothing is ready anywhere.
+    if (clusterEndpoints.length === 0) {
+      clusterEndpoints = freezeList(endpoints.filter((ep) => ep.serving && ep.terminating));
+    }
+    hasAnyEndpoints = clusterEndpoints.length > 0;
+  }
+
+  if (!svc.usesLocalEndpoints) {
+    return {
+      topologyMode,
+      clusterEndpoints,
+      localEndpoints: NO_ENDPOINTS,
+      allReachableEndpoints: clusterEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+
+  let hasLocalReady = false;
+  let hasLocalServingTerminating = false;
+  for (const ep of endpoints) {
+    if (ep.ready) {
+      hasAnyEndpoints = true;
+      if (ep.isLocal) hasLocalReady = true;
+    } else if (ep.serving && ep.terminating) {
+      hasAnyEndpoints = true;
+      if (ep.isLocal) hasLocalServingTerminating = true;
+    }
+  }
+  let localEndpoints: readonly Endpoint[] = NO_ENDPOINTS;
+  let usesServingTerminating = false;
+  if (hasLocalReady) {
+    localEndpoints = freezeList(endpoints.filter((ep) => ep.isLocal && ep.ready));
+  } else if (hasLocalServingTerminating) {
+    usesServingTerminating = true;
+    localEndpoints = freezeList(
+      endpoints.filter((ep) => ep.isLocal && ep.serving && ep.terminating),
+    );
+  }
+
+  if (!svc.usesClusterEndpoints) {
+    return {
+      topologyMode,
+      clusterEndpoints,
+      localEndpoints,
+      allReachableEndpoints: localEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+  if (topologyMode === "" && !usesServingTerminating) {
+    // Cluster then holds every ready endpoint, a superset of the local ready ones.
+    return {
+      topologyMode,
+      clusterEndpoints,
+      localEndpoints,
+      allReachableEndpoints: clusterEndpoints,
+      hasAnyEndpoints,
+    };
+  }
+  const union = new Map<string, Endpoint>();
+  for (const ep of clusterEndpoints) union.set(ep.ipPort, ep);
+  for (const ep of localEndpoints) union.set(ep.ipPort, ep);
+  const all = [...union.values()].sort(byIpPort);
+  return {
+    topologyMode,
+    clusterEndpoints,
+    localEndpoints,
+    allReachableEndpoints: freezeList(all),
+    hasAnyEndpoints,
+  };
+}
+
+function freezeList(list: Endpoint[]): readonly Endpoint[] {
+  return list.length === 0 ? NO_ENDPOINTS : Object.freeze(list);
+}
+
+/**
+ * Upstream `topologyModeFromHints`: hints count only when every *ready* endpoint has them and
+ * at least one is for this node (PreferSameNode) or this node's zone (PreferSameZone).
+ */
+export function topologyModeFromHints(
+  endpoints: readonly Endpoint[],
+  ctx: CategorizeContext,
+): TopologyMode {
+  let hasForNode = false;
+  let allHaveNodeHints = true;
+  let hasForZone = false;
+  let allHaveZoneHints = true;
+  for (const ep of endpoints) {
+    if (!ep.ready) continue;
+    if (ep.nodeHints.length === 0) allHaveNodeHints = false;
+    else if (ep.nodeHints.includes(ctx.nodeName)) hasForNode = true;
+    if (ep.zoneHints.length === 0) allHaveZoneHints = false;
+    else if (ep.zoneHints.includes(ctx.zone)) hasForZone = true;
+  }
+  if (ctx.preferSameNode && allHaveNodeHints && hasForNode) return "PreferSameNode";
+  if (allHaveZoneHints && hasForZone) return "PreferSameZone";
+  return "";
+}
+
+function availableForTopology(ep: Endpoint, mode: TopologyMode, ctx: CategorizeContext): boolean {
+  switch (mode) {
+    case "":
+      return true;
+    case "PreferSameNode":
+      return ep.nodeHints.includes(ctx.nodeName);
+    case "PreferSameZone":
+      return ep.zoneHints.includes(ctx.zone);
+  }
+}
+
+/**
+ * Completes a port: attaches its endpoints, categorises them and derives the §1.4 verdicts.
+ * The result is frozen.
+ */
+export function buildServicePort(
+  base: ServicePortBase,
+  endpoints: readonly Endpoint[] | undefined,
+  localReadyEndpointCount: number,
+  ctx: CategorizeContext,
+): ServicePort {
+  const eps = endpoints ?? NO_ENDPOINTS;
+  const c = categorizeEndpoints(eps, base, ctx);
+  const hasLocal = c.localEndpoints.length > 0;
+  // Listing every field (rather than spreading `base`) keeps one hidden class for all ports.
+  return Object.freeze({
+    id: base.id,
+    key: base.key,
+    serviceKey: base.serviceKey,
+    namespace: base.namespace,
+    name: base.name,
+    portName: base.portName,
+    protocol: base.protocol,
+    family: base.family,
+    serviceType: base.serviceType,
+    clusterIP: base.clusterIP,
+    port: base.port,
+    nodePort: base.nodePort,
+    externalIPs: base.externalIPs,
+    loadBalancerVIPs: base.loadBalancerVIPs,
+    loadBalancerSourceRanges: base.loadBalancerSourceRanges,
+    healthCheckNodePort: base.healthCheckNodePort,
+    sessionAffinity: base.sessionAffinity,
+    internalPolicyLocal: base.internalPolicyLocal,
+    externalPolicyLocal: base.externalPolicyLocal,
+    externallyAccessible: base.externallyAccessible,
+    usesClusterEndpoints: base.usesClusterEndpoints,
+    usesLocalEndpoints: base.usesLocalEndpoints,
+    topologyMode: c.topologyMode,
+    endpoints: eps,
+    clusterEndpoints: c.clusterEndpoints,
+    localEndpoints: c.localEndpoints,
+    allReachableEndpoints: c.allReachableEndpoints,
+    hasAnyEndpoints: c.hasAnyEndpoints,
+    hasInternalEndpoints: c.hasAnyEndpoints && (!base.internalPolicyLocal || hasLocal),
+    hasExternalEndpoints: c.hasAnyEndpoints && (!base.externalPolicyLocal || hasLocal),
+    localReadyEndpointCount,
+  });
+}

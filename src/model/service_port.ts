@@ -1,0 +1,361 @@
+/**
+ * Service → service ports (upstream `serviceToServiceMap` and `newBaseServiceInfo`).
+ *
+ * A Service is parsed once per event into a family-independent `ParsedService`;
+ * `servicePortBases` then picks one family's addresses. Bad fields skip only the
+ * affected port or address and leave a warning message.
+ *
+ * @module
+ */
+
+import type { V1Service } from "@kubernetes/client-node";
+import { parseCIDRSloppy, parseIPSloppy } from "./ip.ts";
+import type { IPFamily, Protocol, ServicePort, ServiceType, SessionAffinity } from "./types.ts";
+
+/** Label that hands a Service (or slice) to another proxy: kube-proxy ignores the object. */
+export const LABEL_SERVICE_PROXY_NAME = "service.kubernetes.io/service-proxy-name";
+/** Label the EndpointSlice controller puts on slices of headless Services. */
+export const LABEL_HEADLESS = "service.kubernetes.io/headless";
+/** The API default of `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours). */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
+const MAX_AFFINITY_TIMEOUT_SECONDS = 86400;
+const DEFAULT_AFFINITY: SessionAffinity = Object.freeze({
+  timeoutSeconds: DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+});
+
+/** A validated port of a Service, before family selection. */
+export interface ParsedServicePortSpec {
+  /** Port name, `""` when unnamed. */
+  readonly portName: string;
+  /** Protocol (`TCP` when unset, as the API server defaults it). */
+  readonly protocol: Protocol;
+  /** Service port, 1-65535. */
+  readonly port: number;
+  /** NodePort, 0 for none. */
+  readonly nodePort: number;
+}
+
+/** Per-family address lists. */
+export type ByFamily<T> = { readonly IPv4: T; readonly IPv6: T };
+
+/** A Service reduced to what kube-proxy uses; `ports` is empty when it is skipped. */
+export interface ParsedService {
+  /** `namespace/name`. */
+  readonly key: string;
+  /** Namespace. */
+  readonly namespace: string;
+  /** Name. */
+  readonly name: string;
+  /** The ClusterIP per family, or null when the Service has none (or an invalid one). */
+  readonly clusterIPs: ByFamily<string | null>;
+  /** The Service type. */
+  readonly serviceType: ServiceType;
+  /** Valid ports, deduplicated by (name, protocol) with the last one winning, as upstream. */
+  readonly ports: readonly ParsedServicePortSpec[];
+  /** Valid external IPs by family, canonical. */
+  readonly externalIPs: ByFamily<readonly string[]>;
+  /** VIP-mode LB ingress IPs by family, canonical. */
+  readonly loadBalancerVIPs: ByFamily<readonly string[]>;
+  /** Source ranges by family; already emptied where a zero CIDR allows all. */
+  readonly loadBalancerSourceRanges: ByFamily<readonly string[]>;
+  /** Health-check NodePort, 0 unless LoadBalancer with eTP Local. */
+  readonly healthCheckNodePort: number;
+  /** ClientIP affinity, or null. */
+  readonly sessionAffinity: SessionAffinity | null;
+  /** iTP Local. */
+  readonly internalPolicyLocal: boolean;
+  /** eTP Local on an externally accessible Service type. */
+  readonly externalPolicyLocal: boolean;
+}
+
+/** The part of a `ServicePort` that does not depend on endpoints. */
+export type ServicePortBase = Omit<
+  ServicePort,
+  | "topologyMode"
+  | "endpoints"
+  | "clusterEndpoints"
+  | "localEndpoints"
+  | "allReachableEndpoints"
+  | "hasAnyEndpoints"
+  | "hasInternalEndpoints"
+  | "hasExternalEndpoints"
+  | "localReadyEndpointCount"
+>;
+
+/** `ServicePortName.String()`: `ns/name:port`, or `ns/name` when the port is unnamed. */
+export function servicePortKey(namespace: string, name: string, portName: string): string {
+  return portName === "" ? `${namespace}/${name}` : `${namespace}/${name}:${portName}`;
+}
+
+/** Narrows a protocol string; the API server defaults an absent protocol to TCP. */
+export function parseProtocol(value: string | undefined): Protocol | null {
+  if (value === undefined) return "TCP";
+  return value === "TCP" || value === "UDP" || value === "SCTP" ? value : null;
+}
+
+/** True for an integer in [min, max]. */
+export function isPortNumber(value: unknown, min: number, max = 65535): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= min && value <= max;
+}
+
+/** The Service carries a label that tells kube-proxy to ignore it. */
+export function hasIgnoredLabel(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return labels !== undefined &&
+    (Object.hasOwn(labels, LABEL_SERVICE_PROXY_NAME) || Object.hasOwn(labels, LABEL_HEADLESS));
+}
+
+const EMPTY: readonly string[] = Object.freeze([]);
+
+function emptyByFamily(): ByFamily<readonly string[]> {
+  return { IPv4: EMPTY, IPv6: EMPTY };
+}
+
+// Snapshot objects share these arrays, so they are frozen once here.
+function frozenByFamily(v: { IPv4: string[]; IPv6: string[] }): ByFamily<readonly string[]> {
+  return {
+    IPv4: v.IPv4.length === 0 ? EMPTY : Object.freeze(v.IPv4),
+    IPv6: v.IPv6.length === 0 ? EMPTY : Object.freeze(v.IPv6),
+  };
+}
+
+/**
+ * Reduces a Service to what kube-proxy proxies. Returns null when the whole Service is skipped
+ * (ExternalName, headless, no ClusterIP, ignore labels); pushes a message per bad field.
+ */
+export function parseService(svc: V1Service, warnings: string[]): ParsedService | null {
+  const namespace = svc.metadata?.namespace ?? "";
+  const name = svc.metadata?.name ?? "";
+  const spec = svc.spec;
+  if (spec === undefined || hasIgnoredLabel(svc.metadata?.labels)) return null;
+  const rawType = spec.type ?? "ClusterIP";
+  if (rawType === "ExternalName") return null;
+  if (rawType !== "ClusterIP" && rawType !== "NodePort" && rawType !== "LoadBalancer") {
+    warnings.push(`Ignoring Service with unknown type ${JSON.stringify(rawType)}`);
+    return null;
+  }
+  const serviceType: ServiceType = rawType;
+  // Upstream's IsServiceIPSet looks at spec.clusterIP only, whatever clusterIPs says.
+  if (spec.clusterIP === undefined || spec.clusterIP === "" || spec.clusterIP === "None") {
+    return null;
+  }
+
+  const clusterIPs = parseClusterIPs(spec.clusterIP, spec.clusterIPs, spec.ipFamilies, warnings);
+  if (clusterIPs.IPv4 === null && clusterIPs.IPv6 === null) return null;
+
+  const externalIPs = splitIPs(spec.externalIPs ?? [], "external IP", warnings);
+  const vips: { IPv4: string[]; IPv6: string[] } = { IPv4: [], IPv6: [] };
+  for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
+    if (ing.ip === undefined || ing.ip === "") continue;
+    // ipMode Proxy means the load balancer delivers to the node itself: no VIP rules.
+    if (ing.ipMode !== undefined && ing.ipMode !== "VIP") continue;
+    const parsed = parseIPSloppy(ing.ip);
+    if (parsed === null) {
+      warnings.push(`Skipping invalid load-balancer ingress IP ${q(ing.ip)}`);
+      continue;
+    }
+    vips[parsed.family].push(parsed.ip);
+  }
+  const loadBalancerVIPs = frozenByFamily(vips);
+
+  const loadBalancerSourceRanges = parseSourceRanges(spec.loadBalancerSourceRanges, warnings);
+
+  const externallyAccessibleType = serviceType !== "ClusterIP" ||
+    (spec.externalIPs?.length ?? 0) > 0;
+  const externalPolicyLocal = externallyAccessibleType && spec.externalTrafficPolicy === "Local";
+  const internalPolicyLocal = spec.internalTrafficPolicy === "Local";
+
+  let healthCheckNodePort = 0;
+  if (serviceType === "LoadBalancer" && externalPolicyLocal) {
+    const p = spec.healthCheckNodePort;
+    if (p === undefined || p === 0) {
+      warnings.push("Service has no healthCheckNodePort");
+    } else if (!isPortNumber(p, 1)) {
+      warnings.push(`Ignoring invalid healthCheckNodePort ${JSON.stringify(p)}`);
+    } else {
+      healthCheckNodePort = p;
+    }
+  }
+
+  let sessionAffinity: SessionAffinity | null = null;
+  if (spec.sessionAffinity === "ClientIP") {
+    const t = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
+    if (t === undefined) {
+      sessionAffinity = DEFAULT_AFFINITY;
+    } else if (!isPortNumber(t, 1, MAX_AFFINITY_TIMEOUT_SECONDS)) {
+      warnings.push(
+        `Using the default affinity timeout for invalid timeoutSeconds ${JSON.stringify(t)}`,
+      );
+      sessionAffinity = DEFAULT_AFFINITY;
+    } else {
+      sessionAffinity = Object.freeze({ timeoutSeconds: t });
+    }
+  }
+
+  return {
+    key: `${namespace}/${name}`,
+    namespace,
+    name,
+    clusterIPs,
+    serviceType,
+    ports: parsePorts(spec.ports ?? [], warnings),
+    externalIPs,
+    loadBalancerVIPs,
+    loadBalancerSourceRanges,
+    healthCheckNodePort,
+    sessionAffinity,
+    internalPolicyLocal,
+    externalPolicyLocal,
+  };
+}
+
+/** Upstream `GetClusterIPByFamily`, plus validation of the chosen address. */
+function parseClusterIPs(
+  clusterIP: string,
+  clusterIPsField: readonly string[] | undefined,
+  ipFamilies: readonly string[] | undefined,
+  warnings: string[],
+): ByFamily<string | null> {
+  const out: { IPv4: string | null; IPv6: string | null } = { IPv4: null, IPv6: null };
+  if (ipFamilies === undefined || ipFamilies.length === 0) {
+    // Version skew: a Service without ipFamilies has only spec.clusterIP.
+    const parsed = parseIPSloppy(clusterIP);
+    if (parsed === null) warnings.push(`Ignoring Service with invalid clusterIP ${q(clusterIP)}`);
+    else out[parsed.family] = parsed.ip;
+    return out;
+  }
+  const ips = clusterIPsField ?? [];
+  for (let i = 0; i < ipFamilies.length; i++) {
+    const family = ipFamilies[i];
+    const text = ips[i];
+    if (family !== "IPv4" && family !== "IPv6") {
+      warnings.push(`Ignoring unknown IP family ${q(family ?? "")}`);
+      continue;
+    }
+    if (text === undefined || out[family] !== null) continue;
+    const parsed = parseIPSloppy(text);
+    if (parsed === null) {
+      warnings.push(`Ignoring invalid ${family} clusterIP ${q(text)}`);
+    } else if (parsed.family !== family) {
+      warnings.push(`Ignoring clusterIP ${q(text)}: it is not ${family}`);
+    } else {
+      out[family] = parsed.ip;
+    }
+  }
+  return out;
+}
+
+function q(s: string): string {
+  return JSON.stringify(s);
+}
+
+function splitIPs(
+  values: readonly string[],
+  what: string,
+  warnings: string[],
+): ByFamily<readonly string[]> {
+  if (values.length === 0) return emptyByFamily();
+  const out: { IPv4: string[]; IPv6: string[] } = { IPv4: [], IPv6: [] };
+  for (const v of values) {
+    const parsed = parseIPSloppy(v);
+    if (parsed !== null) out[parsed.family].push(parsed.ip);
+    // Upstream stays silent about blank entries: the API does not validate them away.
+    else if (v.trim() !== "") warnings.push(`Skipping invalid ${what} ${q(v)}`);
+  }
+  return frozenByFamily(out);
+}
+
+function parseSourceRanges(
+  values: readonly string[] | undefined,
+  warnings: string[],
+): ByFamily<readonly string[]> {
+  if (values === undefined || values.length === 0) return emptyByFamily();
+  const out: { IPv4: string[]; IPv6: string[] } = { IPv4: [], IPv6: [] };
+  const zero = { IPv4: false, IPv6: false };
+  for (const v of values) {
+    // API validation lets whitespace padding through, so upstream trims it.
+    const parsed = parseCIDRSloppy(v.trim());
+    if (parsed === null) {
+      warnings.push(`Skipping invalid loadBalancerSourceRange ${q(v)}`);
+      continue;
+    }
+    if (parsed.prefix === 0) zero[parsed.family] = true;
+    out[parsed.family].push(parsed.cidr);
+  }
+  return frozenByFamily({ IPv4: zero.IPv4 ? [] : out.IPv4, IPv6: zero.IPv6 ? [] : out.IPv6 });
+}
+
+function parsePorts(
+  ports: readonly NonNullable<NonNullable<V1Service["spec"]>["ports"]>[number][],
+  warnings: string[],
+): ParsedServicePortSpec[] {
+  const byId = new Map<string, ParsedServicePortSpec>();
+  for (const p of ports) {
+    const portName = p.name ?? "";
+    const label = portName === "" ? "unnamed port" : `port ${q(portName)}`;
+    const protocol = parseProtocol(p.protocol);
+    if (protocol === null) {
+      warnings.push(`Skipping ${label}: unknown protocol ${q(String(p.protocol))}`);
+      continue;
+    }
+    if (!isPortNumber(p.port, 1)) {
+      warnings.push(`Skipping ${label}: port ${JSON.stringify(p.port)} is out of range`);
+      continue;
+    }
+    const nodePort = p.nodePort ?? 0;
+    if (!isPortNumber(nodePort, 0)) {
+      warnings.push(`Skipping ${label}: nodePort ${JSON.stringify(p.nodePort)} is out of range`);
+      continue;
+    }
+    const id = `${portName}/${protocol}`;
+    if (byId.has(id)) {
+      warnings.push(`Duplicate ${label} with protocol ${protocol}: the last one wins`);
+      byId.delete(id);
+    }
+    byId.set(id, { portName, protocol, port: p.port, nodePort });
+  }
+  return [...byId.values()];
+}
+
+/**
+ * The endpoint-independent part of each port of `svc` in `family`, in spec order; empty when
+ * the Service has no ClusterIP of that family.
+ */
+export function servicePortBases(svc: ParsedService, family: IPFamily): ServicePortBase[] {
+  const clusterIP = svc.clusterIPs[family];
+  if (clusterIP === null) return [];
+  const externalIPs = svc.externalIPs[family];
+  const loadBalancerVIPs = svc.loadBalancerVIPs[family];
+  const out: ServicePortBase[] = [];
+  for (const p of svc.ports) {
+    const key = servicePortKey(svc.namespace, svc.name, p.portName);
+    const externallyAccessible = p.nodePort !== 0 || loadBalancerVIPs.length > 0 ||
+      externalIPs.length > 0;
+    out.push({
+      id: `${key}/${p.protocol}`,
+      key,
+      serviceKey: svc.key,
+      namespace: svc.namespace,
+      name: svc.name,
+      portName: p.portName,
+      protocol: p.protocol,
+      family,
+      serviceType: svc.serviceType,
+      clusterIP,
+      port: p.port,
+      nodePort: p.nodePort,
+      externalIPs,
+      loadBalancerVIPs,
+      loadBalancerSourceRanges: svc.loadBalancerSourceRanges[family],
+      healthCheckNodePort: svc.healthCheckNodePort,
+      sessionAffinity: svc.sessionAffinity,
+      internalPolicyLocal: svc.internalPolicyLocal,
+      externalPolicyLocal: svc.externalPolicyLocal,
+      externallyAccessible,
+      // eTP Local still needs Cluster endpoints for the pod and host short-circuits.
+      usesClusterEndpoints: !svc.internalPolicyLocal || externallyAccessible,
+      usesLocalEndpoints: svc.internalPolicyLocal ||
+        (svc.externalPolicyLocal && externallyAccessible),
+    });
+  }
+  return out;
+}
