@@ -499,6 +499,29 @@ export const FLAGS: readonly FlagSpec[] = [
     usage: "Read Services, EndpointSlices and Nodes from this file (a `kubectl get svc," +
       "endpointslices,nodes -A -o yaml` List, JSON or YAML) instead of an API server.",
   },
+  {
+    name: "api-mode",
+    type: "string",
+    shownDefault: "watch",
+    group: "extension",
+    usage: "How to read the API server: 'watch' (list, then watch streams, as upstream) or " +
+      "'poll' (periodic list only, for links and proxies that break long-lived streams).",
+  },
+  {
+    name: "api-poll-interval",
+    type: "duration",
+    shownDefault: "10s",
+    group: "extension",
+    usage: "With --api-mode=poll, how often to list Services, EndpointSlices and the Node.",
+  },
+  {
+    name: "state-file",
+    type: "string",
+    shownDefault: "/var/lib/kube-proxy/state.json",
+    group: "extension",
+    usage: "Where to keep the last-known Services, EndpointSlices and Node, so rules can be " +
+      "restored at boot when the API server is unreachable. Empty disables it.",
+  },
 ];
 
 /** The flags upstream honours together with `--config` (besides the logging group). */

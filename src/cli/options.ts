@@ -8,7 +8,8 @@
  */
 
 import { FLAGS, HONOURED_WITH_CONFIG } from "./flag_table.ts";
-import type { FlagValue, ParsedFlags } from "./flags.ts";
+import { FlagError, type FlagValue, type ParsedFlags } from "./flags.ts";
+import { parseGoDuration } from "../config/duration.ts";
 import type { KubeProxyConfigurationFile, LoggingFile } from "../config/types.ts";
 
 /** What the command line asks for, before any file is read. */
@@ -26,6 +27,12 @@ export interface CommandLine {
   readonly hostnameOverride: string | undefined;
   readonly dryRun: boolean;
   readonly objectsPath: string | undefined;
+  /** `--api-mode`: watch streams (upstream's way) or periodic lists only. */
+  readonly apiMode: "watch" | "poll";
+  /** `--api-poll-interval` in milliseconds. */
+  readonly apiPollIntervalMs: number;
+  /** `--state-file`; "" disables it. */
+  readonly stateFile: string;
   /** Config-mapped flags given next to `--config`, which upstream silently ignores. */
   readonly ignoredFlags: readonly string[];
   readonly flags: ParsedFlags;
@@ -50,9 +57,34 @@ export function commandLine(flags: ParsedFlags, rawVersion: boolean): CommandLin
     hostnameOverride: stringFlag(v, "hostname-override"),
     dryRun: v.get("dry-run") === true,
     objectsPath: stringFlag(v, "objects"),
+    apiMode: apiModeFlag(v),
+    apiPollIntervalMs: pollIntervalFlag(v),
+    stateFile: stringFlag(v, "state-file") ?? DEFAULT_STATE_FILE,
     ignoredFlags,
     flags,
   };
+}
+
+/** Where the state file lives unless `--state-file` says otherwise. */
+export const DEFAULT_STATE_FILE = "/var/lib/kube-proxy/state.json";
+
+function apiModeFlag(values: ReadonlyMap<string, FlagValue>): "watch" | "poll" {
+  const mode = stringFlag(values, "api-mode") ?? "watch";
+  if (mode === "watch" || mode === "poll") return mode;
+  throw new FlagError(
+    `invalid argument ${JSON.stringify(mode)} for "--api-mode" flag: must be "watch" or "poll"`,
+  );
+}
+
+function pollIntervalFlag(values: ReadonlyMap<string, FlagValue>): number {
+  const text = stringFlag(values, "api-poll-interval") ?? "10s";
+  const ms = parseGoDuration(text);
+  if (ms > 0) return ms;
+  throw new FlagError(
+    `invalid argument ${
+      JSON.stringify(text)
+    } for "--api-poll-interval" flag: must be greater than 0`,
+  );
 }
 
 function isAlwaysHonoured(name: string): boolean {

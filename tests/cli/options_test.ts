@@ -95,3 +95,21 @@ Deno.test("applyLoggingFlags() leaves a file alone when no logging flag is set",
   const file = { mode: "iptables" };
   assert.equal(applyLoggingFlags(file, parseFlags(["--dry-run"])), file);
 });
+
+Deno.test("commandLine() reads our edge flags with their defaults", () => {
+  const defaults = cmd([]);
+  assert.equal(defaults.apiMode, "watch");
+  assert.equal(defaults.apiPollIntervalMs, 10_000);
+  assert.equal(defaults.stateFile, "/var/lib/kube-proxy/state.json");
+  const set = cmd(["--api-mode=poll", "--api-poll-interval=1m", "--state-file="]);
+  assert.equal(set.apiMode, "poll");
+  assert.equal(set.apiPollIntervalMs, 60_000);
+  assert.equal(set.stateFile, "");
+});
+
+Deno.test("commandLine() rejects an unknown --api-mode naming the flag", () => {
+  assert.throws(
+    () => cmd(["--api-mode=stream"]),
+    /invalid argument "stream" for "--api-mode" flag/,
+  );
+});
