@@ -1,0 +1,132 @@
+/**
+ * Keeps the state file current without writing on every event: after a change it is written at
+ * once if the last write is older than the minimum interval, otherwise when the interval is up,
+ * with everything that changed meanwhile. A failed write is retried with growing delays (a full
+ * or read-only disk should not cost a serialisation every few seconds) and never stops the
+ * proxy.
+ *
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Clock } from "../kube/clock.ts";
+import { type ClusterState, encodeState, type StateFs, writeStateFile } from "./state_file.ts";
+
+/** The default minimum time between two writes. */
+export const DEFAULT_STATE_SAVE_INTERVAL_MS = 5_000;
+
+/** Retries after failed writes wait at most this long. */
+export const MAX_STATE_RETRY_MS = 300_000;
+
+/** What a {@linkcode StateSaver} needs. */
+export interface StateSaverDeps {
+  readonly fs: StateFs;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** The state to write now, or null when there is nothing complete to write yet. */
+  readonly snapshot: () => ClusterState | null;
+}
+
+/** Writes the state file after changes, at most once per interval. */
+export class StateSaver {
+  readonly #path: string;
+  readonly #intervalMs: number;
+  readonly #deps: StateSaverDeps;
+  #dirty = false;
+  #stopped = false;
+  #loop: Promise<void> | null = null;
+  #hurry = new AbortController();
+  #lastWriteAt: number | null = null;
+  #failures = 0;
+  #lastFailure = "";
+  #writes = 0;
+
+  /**
+   * @param path The state file.
+   * @param intervalMs Minimum time between writes.
+   */
+  constructor(path: string, intervalMs: number, deps: StateSaverDeps) {
+    this.#path = path;
+    this.#intervalMs = Math.max(0, intervalMs);
+    this.#deps = deps;
+  }
+
+  /** How many writes succeeded. */
+  get writes(): number {
+    return this.#writes;
+  }
+
+  /** Something changed: schedule a write. */
+  markDirty(): void {
+    if (this.#stopped) return;
+    this.#dirty = true;
+    this.#loop ??= this.#run().finally(() => {
+      this.#loop = null;
+    });
+  }
+
+  /** Writes pending changes now (skipping the interval) and waits for that one attempt. */
+  async flush(): Promise<void> {
+    if (this.#dirty) this.markDirty();
+    if (this.#loop === null) return;
+    this.#hurry.abort();
+    await this.#loop;
+  }
+
+  /** Writes pending changes once more, then accepts no more. */
+  async stop(): Promise<void> {
+    await this.flush();
+    this.#stopped = true;
+  }
+
+  async #run(): Promise<void> {
+    const { clock } = this.#deps;
+    while (this.#dirty && !this.#stopped) {
+      const spacing = this.#failures === 0
+        ? this.#intervalMs
+        : Math.min(MAX_STATE_RETRY_MS, Math.max(this.#intervalMs, 1000) * 2 ** this.#failures);
+      const wait = this.#lastWriteAt === null ? 0 : this.#lastWriteAt + spacing - clock.now();
+      if (wait > 0 && !this.#hurry.signal.aborted) await clock.sleep(wait, this.#hurry.signal);
+      if (this.#stopped) return;
+      const hurried = this.#hurry.signal.aborted;
+      if (hurried) this.#hurry = new AbortController();
+      this.#dirty = false;
+      await this.#write();
+      // A flush gets one attempt; after a failure the next change (or flush) tries again.
+      if (hurried && this.#failures > 0) return;
+    }
+  }
+
+  async #write(): Promise<void> {
+    const { clock, log, fs } = this.#deps;
+    const state = this.#deps.snapshot();
+    if (state === null) return;
+    this.#lastWriteAt = clock.now();
+    try {
+      await writeStateFile(this.#path, encodeState(state), fs);
+    } catch (error) {
+      this.#dirty = true;
+      this.#failures++;
+      const message = error instanceof Error ? error.message : String(error);
+      if (message !== this.#lastFailure) {
+        log.warn("Cannot save the state file; rules are unaffected, retrying later", {
+          path: this.#path,
+          err: message,
+        });
+      } else {
+        log.info("Still cannot save the state file", { path: this.#path, err: message }, 2);
+      }
+      this.#lastFailure = message;
+      return;
+    }
+    if (this.#failures > 0) log.info("State file saved again", { path: this.#path });
+    this.#failures = 0;
+    this.#lastFailure = "";
+    this.#writes++;
+    log.info("Saved the state file", {
+      path: this.#path,
+      services: state.services.length,
+      endpointSlices: state.endpointSlices.length,
+    }, 4);
+  }
+}

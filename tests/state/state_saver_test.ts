@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { type ClusterState, decodeState, StateSaver } from "../../src/state/mod.ts";
+import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
+import { ManualClock, MemoryFiles, MemoryLogger } from "../kube/_support.ts";
+
+const PATH = "/var/lib/kube-proxy/state.json";
+
+function setup(initial: ClusterState | null = state(1)) {
+  const clock = new ManualClock();
+  const files = new MemoryFiles();
+  const log = new MemoryLogger();
+  let current: ClusterState | null = initial;
+  const saver = new StateSaver(PATH, 5_000, {
+    fs: files,
+    clock,
+    log,
+    snapshot: () => current,
+  });
+  return {
+    clock,
+    files,
+    log,
+    saver,
+    set: (s: ClusterState | null) => {
+      current = s;
+    },
+  };
+}
+
+function state(services: number): ClusterState {
+  return {
+    nodeName: TEST_NODE_NAME,
+    savedAt: "2026-01-01T00:00:00.000Z",
+    services: Array.from(
+      { length: services },
+      (_, i) => ({ metadata: { namespace: "ns", name: `s${i}` } }),
+    ),
+    endpointSlices: [],
+    node: null,
+  };
+}
+
+function savedServices(files: MemoryFiles): number {
+  return decodeState(files.files.get(PATH) ?? "", PATH).services.length;
+}
+
+Deno.test("StateSaver writes the first change at once and coalesces later ones into one write per interval", async () => {
+  const t = setup();
+  t.saver.markDirty();
+  await t.files.waitForRenames(1);
+  assert.equal(savedServices(t.files), 1);
+
+  const waiting = t.clock.nextSleep((ms) => ms === 5_000);
+  t.set(state(2));
+  t.saver.markDirty();
+  t.set(state(3));
+  t.saver.markDirty();
+  await waiting;
+  assert.equal(t.files.renames, 1);
+  t.clock.advance(5_000);
+  await t.files.waitForRenames(2);
+  assert.equal(savedServices(t.files), 3);
+  await t.saver.stop();
+  assert.equal(t.files.renames, 2);
+});
+
+Deno.test("StateSaver.stop() writes a pending change without waiting for the interval", async () => {
+  const t = setup();
+  t.saver.markDirty();
+  await t.files.waitForRenames(1);
+  const waiting = t.clock.nextSleep((ms) => ms === 5_000);
+  t.set(state(4));
+  t.saver.markDirty();
+  await waiting;
+  await t.saver.stop();
+  assert.equal(savedServices(t.files), 4);
+  t.saver.markDirty();
+  assert.equal(t.files.renames, 2, "nothing is written after stop()");
+});
+
+Deno.test("StateSaver writes nothing while there is no complete state", async () => {
+  const t = setup(null);
+  t.saver.markDirty();
+  await t.saver.flush();
+  assert.deepEqual(t.files.log, []);
+});
+
+Deno.test("StateSaver reports a full disk once, keeps the old file and retries with growing delays", async () => {
+  const t = setup();
+  t.saver.markDirty();
+  await t.files.waitForRenames(1);
+  t.files.fail("writeSynced", new Error("No space left on device (os error 28)"), 2);
+  t.set(state(2));
+  const firstRetry = t.clock.nextSleep((ms) => ms === 5_000);
+  t.saver.markDirty();
+  t.clock.advance(await firstRetry);
+  const secondRetry = await t.clock.nextSleep((ms) => ms > 5_000);
+  assert.equal(secondRetry, 10_000);
+  assert.equal(savedServices(t.files), 1, "the old file is intact");
+  assert.deepEqual(
+    t.log.lines.filter((l) => l.startsWith("W ")),
+    [
+      `W Cannot save the state file; rules are unaffected, retrying later path=${PATH} ` +
+      `err=Cannot write state file "${PATH}": No space left on device (os error 28)`,
+    ],
+  );
+  const third = t.clock.nextSleep((ms) => ms === 20_000);
+  t.clock.advance(10_000);
+  await third;
+  assert.ok(t.log.lines.some((l) => l.startsWith("I Still cannot save the state file")));
+  t.clock.advance(20_000);
+  await t.files.waitForRenames(2);
+  await t.saver.stop();
+  assert.equal(savedServices(t.files), 2);
+  assert.ok(t.log.lines.includes(`I State file saved again path=${PATH}`));
+});
