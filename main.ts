@@ -6,6 +6,8 @@
  */
 
 import { runCli } from "./src/cli/run.ts";
+import { DenoCommandRunner } from "./src/runner.ts";
+import { DENO_KERNEL_FILES } from "./src/sync/sysctl.ts";
 
 const encoder = new TextEncoder();
 
@@ -24,6 +26,9 @@ if (import.meta.main) {
     now: () => new Date(),
     pid: Deno.pid,
     hostname: () => Deno.hostname(),
+    env: (name) => Deno.env.get(name),
+    runner: new DenoCommandRunner(),
+    kernelFiles: DENO_KERNEL_FILES,
   });
   Deno.exit(code);
 }

@@ -1,6 +1,6 @@
 /**
  * `--dry-run`: objects → endpoint table → snapshot → the selected backend's full ruleset, as
- * text. Pure: the caller reads the files and prints the result.
+ * text. Pure (the backend's `renderFull` is): the caller reads the objects and prints the result.
  *
  * @module
  */
@@ -9,6 +9,7 @@ import type { ProxyConfig } from "../config/types.ts";
 import type { ClusterObjects } from "../kube/objects_file.ts";
 import { EndpointTable, type TableOptions, type TableSnapshot } from "../model/mod.ts";
 import { featureEnabled } from "../config/feature_gates.ts";
+import type { ProxyBackend } from "../backend/backend.ts";
 
 /** The endpoint table's node context, from the resolved config and the node name. */
 export function tableOptionsFrom(config: ProxyConfig, nodeName: string): TableOptions {
@@ -51,9 +52,9 @@ export interface DryRunOutput {
   readonly warnings: readonly string[];
 }
 
-/** Renders the dry run for `objects` as seen from `nodeName`. */
+/** Renders the dry run for `objects` as seen from `nodeName`, with the selected backend. */
 export function renderDryRun(
-  input: { config: ProxyConfig; objects: ClusterObjects; nodeName: string },
+  input: { config: ProxyConfig; objects: ClusterObjects; nodeName: string; backend: ProxyBackend },
 ): DryRunOutput {
   const snapshot = snapshotOf(input.config, input.objects, input.nodeName);
   const warnings = snapshot.warnings.map((w) =>
@@ -61,29 +62,9 @@ export function renderDryRun(
   );
   if (!snapshot.node.known) {
     warnings.push(
-      `Node ${JSON.stringify(input.nodeName)} is not in the objects file: no node IPs, no ` +
+      `Node ${JSON.stringify(input.nodeName)} is not among the objects: no node IPs, no ` +
         "node-local endpoints (use --hostname-override to pick a node)",
     );
   }
-  return { text: summarise(snapshot, input.config), warnings };
-}
-
-/** Interim output until the backends render rules: the per-node service model, one line each. */
-function summarise(snapshot: TableSnapshot, config: ProxyConfig): string {
-  const lines = [
-    `# deno-kube-proxy dry run: mode ${config.mode}, node ${snapshot.node.name}`,
-  ];
-  for (const family of [snapshot.v4, snapshot.v6]) {
-    if (family.servicePorts.length === 0 && family.nodeIPs.length === 0) continue;
-    lines.push(`# ${family.family}: node IPs ${family.nodeIPs.join(", ") || "(none)"}`);
-    for (const sp of family.servicePorts) {
-      const endpoints = sp.allReachableEndpoints.map((e) => e.ipPort).join(" ") || "(none)";
-      lines.push(
-        `${sp.key}/${sp.protocol} ${sp.clusterIP}:${sp.port}` +
-          (sp.nodePort === 0 ? "" : ` nodePort ${sp.nodePort}`) +
-          ` -> ${endpoints}`,
-      );
-    }
-  }
-  return lines.join("\n") + "\n";
+  return { text: input.backend.renderFull(snapshot), warnings };
 }

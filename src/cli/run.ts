@@ -26,8 +26,30 @@ import {
   type ResolveOptions,
 } from "../config/mod.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { ObjectsFileError, parseObjectsFile } from "../kube/objects_file.ts";
-import { renderDryRun } from "./dry_run.ts";
+import { type ClusterObjects, ObjectsFileError, parseObjectsFile } from "../kube/objects_file.ts";
+import {
+  ApiConfigError,
+  ApiError,
+  type ClusterSource,
+  createClusterSource,
+  type KubeSourceOptions,
+  listClusterObjects,
+  SYSTEM_CLOCK,
+} from "../kube/mod.ts";
+import type { V1Node } from "@kubernetes/client-node";
+import { EndpointTable } from "../model/mod.ts";
+import { renderOptionsFrom } from "../backend/backend.ts";
+import { BACKENDS, CLEANUPS } from "../backend/registry.ts";
+import { runDaemon } from "../daemon.ts";
+import { TO_BE_DELETED_TAINT } from "../server/healthz.ts";
+import {
+  applySysctls,
+  detectCpuCount,
+  type KernelFiles,
+  sysctlSettingsFrom,
+} from "../sync/sysctl.ts";
+import type { CommandRunner } from "../runner.ts";
+import { renderDryRun, tableOptionsFrom } from "./dry_run.ts";
 
 /** The program's version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -44,6 +66,12 @@ export interface CliIO {
   readonly pid: number;
   /** The OS hostname, the node name when no override is given. */
   hostname(): string;
+  /** Reads an environment variable (in-cluster API configuration). */
+  env(name: string): string | undefined;
+  /** Starts iptables-restore, nft, conntrack. */
+  readonly runner: CommandRunner;
+  /** /proc/sys access for `--init-only` and the daemon's sysctls. */
+  readonly kernelFiles: KernelFiles;
 }
 
 /** Runs the command line and returns the process exit code. */
@@ -109,45 +137,167 @@ export async function runCli(args: readonly string[], io: CliIO): Promise<number
     log.info("Wrote configuration", { file: cmd.writeConfigTo });
     return 0;
   }
-  if (cmd.cleanup || cmd.initOnly) {
-    const flag = cmd.cleanup ? "--cleanup" : "--init-only";
-    log.error(`${flag} is not implemented yet in this build: no backend can be cleaned up`);
-    return 1;
+  const nodeName = config.hostnameOverride !== ""
+    ? config.hostnameOverride
+    : io.hostname().trim().toLowerCase();
+  if (cmd.cleanup) return await cleanup(io, log);
+  if (cmd.initOnly) {
+    await applySysctls(sysctlSettingsFrom(config), {
+      files: io.kernelFiles,
+      log,
+      cpus: await detectCpuCount(io.kernelFiles),
+    });
+    return 0;
   }
-  if (cmd.dryRun) return await dryRun(cmd, config, io, log);
-  log.error(
-    "The long-running proxy is not implemented yet in this build; use --dry-run --objects FILE",
-  );
-  return 1;
+  if (cmd.dryRun) return await dryRun(cmd, config, nodeName, io, log);
+  return await daemon(cmd, config, nodeName, io, log);
 }
 
-async function dryRun(cmd: CommandLine, config: ProxyConfig, io: CliIO, log: Logger) {
+/** `--cleanup`: every mode's rules, as upstream; no API server needed. */
+async function cleanup(io: CliIO, log: Logger): Promise<number> {
+  let failed = false;
+  for (const mode of ["iptables", "nftables"] as const) {
+    try {
+      await CLEANUPS[mode](io.runner, log);
+    } catch (error) {
+      failed = true;
+      log.error(`Cleaning up ${mode} rules failed`, { err: error });
+    }
+  }
+  if (!failed) log.info("Removed the rules of every proxy mode");
+  return failed ? 1 : 0;
+}
+
+function sourceOptions(
+  cmd: CommandLine,
+  config: ProxyConfig,
+  nodeName: string,
+): KubeSourceOptions {
+  const { clientConnection } = config;
+  return {
+    kubeconfig: clientConnection.kubeconfig,
+    master: cmd.master,
+    qps: clientConnection.qps,
+    burst: clientConnection.burst,
+    // Protobuf is upstream's default and we always speak JSON: warn only when a user asked.
+    contentType: clientConnection.contentType === PROTOBUF ? "" : clientConnection.contentType,
+    apiMode: cmd.apiMode,
+    pollIntervalMs: cmd.apiPollIntervalMs,
+    configSyncPeriodMs: config.configSyncPeriodMs,
+    stateFile: cmd.stateFile,
+    nodeName,
+    userAgent: `deno-kube-proxy/${VERSION}`,
+  };
+}
+
+const PROTOBUF = "application/vnd.kubernetes.protobuf";
+
+/** The long-running proxy. */
+async function daemon(
+  cmd: CommandLine,
+  config: ProxyConfig,
+  nodeName: string,
+  io: CliIO,
+  log: Logger,
+): Promise<number> {
+  const table = new EndpointTable(tableOptionsFrom(config, nodeName));
+  const backend = BACKENDS[config.mode]({
+    runner: io.runner,
+    log,
+    options: renderOptionsFrom(config),
+  });
+  if (config.mode === "iptables") {
+    // Upstream removes the other mode's rules at start-up (nftables mode does it in its backend).
+    await CLEANUPS.nftables(io.runner, log).catch((error) =>
+      log.warn("Could not remove nftables mode's rules", { err: error })
+    );
+  }
+  let source: ClusterSource | undefined;
+  return await runDaemon({
+    config,
+    table,
+    backend,
+    runner: io.runner,
+    log,
+    ...(cmd.configPath === undefined ? {} : { configPath: cmd.configPath }),
+    source: async (onChange) => {
+      source = await createClusterSource(sourceOptions(cmd, config, nodeName), {
+        table,
+        onChange,
+        log,
+        env: io.env,
+        readTextFile: io.readTextFile,
+        clock: SYSTEM_CLOCK,
+      });
+      return source;
+    },
+    nodeCondition: () => nodeCondition(source?.node),
+    kernelFiles: io.kernelFiles,
+  });
+}
+
+/** Deletion and autoscaler taint of this node, which make /healthz answer 503 as upstream. */
+function nodeCondition(node: V1Node | null | undefined) {
+  return {
+    deleting: node?.metadata?.deletionTimestamp !== undefined,
+    toBeDeletedTaint: (node?.spec?.taints ?? []).some((t) => t.key === TO_BE_DELETED_TAINT),
+  };
+}
+
+async function readObjects(
+  cmd: CommandLine,
+  config: ProxyConfig,
+  nodeName: string,
+  io: CliIO,
+  log: Logger,
+): Promise<ClusterObjects> {
   if (cmd.objectsPath === undefined) {
-    log.error("--dry-run needs --objects FILE in this build (reading an API server comes later)");
-    return 1;
+    return await listClusterObjects(sourceOptions(cmd, config, nodeName), {
+      log,
+      env: io.env,
+      readTextFile: io.readTextFile,
+      clock: SYSTEM_CLOCK,
+    });
   }
   let text: string;
   try {
     text = await io.readTextFile(cmd.objectsPath);
   } catch (error) {
-    log.error("Cannot read --objects file", { file: cmd.objectsPath, err: error });
-    return 1;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ObjectsFileError(`cannot read --objects file ${cmd.objectsPath}: ${reason}`);
   }
+  return parseObjectsFile(text, cmd.objectsPath);
+}
+
+/** `--dry-run`: render once and print; never touches the kernel. */
+async function dryRun(
+  cmd: CommandLine,
+  config: ProxyConfig,
+  nodeName: string,
+  io: CliIO,
+  log: Logger,
+): Promise<number> {
+  let objects: ClusterObjects;
   try {
-    const objects = parseObjectsFile(text, cmd.objectsPath);
-    for (const warning of objects.warnings) log.warn(warning);
-    const nodeName = config.hostnameOverride !== ""
-      ? config.hostnameOverride
-      : io.hostname().trim().toLowerCase();
-    const rendered = renderDryRun({ config, objects, nodeName });
-    for (const warning of rendered.warnings) log.warn(warning);
-    io.stdout(rendered.text);
-    return 0;
+    objects = await readObjects(cmd, config, nodeName, io, log);
   } catch (error) {
-    if (!(error instanceof ObjectsFileError)) throw error;
+    if (
+      !(error instanceof ObjectsFileError || error instanceof ApiConfigError ||
+        error instanceof ApiError)
+    ) throw error;
     log.error(error.message);
     return 1;
   }
+  for (const warning of objects.warnings) log.warn(warning);
+  const backend = BACKENDS[config.mode]({
+    runner: io.runner,
+    log,
+    options: renderOptionsFrom(config),
+  });
+  const rendered = renderDryRun({ config, objects, nodeName, backend });
+  for (const warning of rendered.warnings) log.warn(warning);
+  io.stdout(rendered.text);
+  return 0;
 }
 
 function versionText(form: "text" | "raw"): string {

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { type CliIO, runCli, VERSION } from "../../src/cli/run.ts";
+import { RecordingRunner } from "../fixtures/recording_runner.ts";
 
 /** A CliIO over an in-memory file system, capturing what the user would see. */
-function fakeIO(files: Record<string, string> = {}) {
+function fakeIO(files: Record<string, string> = {}, env: Record<string, string> = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const written = new Map<string, string>();
+  const runner = new RecordingRunner();
   const io: CliIO = {
     readTextFile: (path) => {
       const text = written.get(path) ?? files[path];
@@ -23,9 +25,16 @@ function fakeIO(files: Record<string, string> = {}) {
     now: () => new Date(Date.UTC(2026, 10, 26, 6, 56, 51, 123)),
     pid: 4242,
     hostname: () => "Edge-1",
+    env: (name) => env[name],
+    runner,
+    kernelFiles: {
+      read: () => Promise.reject(new Deno.errors.NotFound("no /proc/sys here")),
+      write: () => Promise.reject(new Deno.errors.PermissionDenied("read-only /proc/sys")),
+    },
   };
   return {
     io,
+    runner,
     written,
     get stdout() {
       return out.join("");
@@ -136,7 +145,7 @@ Deno.test("runCli() --hostname-override wins over the file's hostnameOverride", 
   assert.match(f.written.get("/o") ?? "", /^hostnameOverride: from-flag$/m);
 });
 
-Deno.test("runCli() --dry-run renders the example cluster without root or an API server", async () => {
+Deno.test("runCli() --dry-run prints the example cluster's iptables rules, touching nothing", async () => {
   const f = fakeIO(examples);
   const code = await runCli([
     "--config=examples/kube-proxy-config.yaml",
@@ -145,8 +154,67 @@ Deno.test("runCli() --dry-run renders the example cluster without root or an API
     "--dry-run",
   ], f.io);
   assert.equal(code, 0, f.stderr);
-  assert.match(f.stdout, /shop\/web:http/);
+  assert.match(f.stdout, /^\*nat$/m);
+  assert.match(
+    f.stdout,
+    /-A KUBE-SERVICES .*"shop\/web:http cluster IP".* -d 10\.96\.20\.80 --dport 80 /m,
+  );
+  assert.match(f.stdout, /^COMMIT$/m);
+  assert.deepEqual(f.runner.calls, []);
+});
+
+Deno.test("runCli() --dry-run in nftables mode prints an nft transaction for both families", async () => {
+  const f = fakeIO(examples);
+  const code = await runCli([
+    "--proxy-mode=nftables",
+    "--cluster-cidr=10.244.0.0/16",
+    "--objects=examples/cluster.yaml",
+    "--hostname-override=edge-1",
+    "--dry-run",
+  ], f.io);
+  assert.equal(code, 0, f.stderr);
+  assert.match(f.stdout, /table ip kube-proxy/);
+  assert.match(f.stdout, /table ip6 kube-proxy/);
   assert.match(f.stdout, /10\.96\.20\.80/);
+  assert.deepEqual(f.runner.calls, []);
+});
+
+Deno.test("runCli() --dry-run warns when the node is not among the objects", async () => {
+  const f = fakeIO(examples);
+  const code = await runCli([
+    "--config=examples/kube-proxy-config.yaml",
+    "--objects=examples/cluster.yaml",
+    "--hostname-override=edge-9",
+    "--dry-run",
+  ], f.io);
+  assert.equal(code, 0, f.stderr);
+  assert.match(f.stderr, /Node \\"edge-9\\" is not among the objects/);
+});
+
+Deno.test("runCli() without an API server configured exits 1 with a clear message", async () => {
+  const f = fakeIO(examples);
+  assert.equal(await runCli(["--hostname-override=n1", "--state-file="], f.io), 1);
+  assert.match(f.stderr, /kubeconfig|in-cluster|master/i);
+  assert.deepEqual(
+    f.runner.calls.filter((c) => c.command !== "nft"),
+    [],
+    "nothing but the start-up cleanup of the other mode may run",
+  );
+});
+
+Deno.test("runCli() --cleanup removes both modes' rules without an API server", async () => {
+  const f = fakeIO();
+  assert.equal(await runCli(["--cleanup"], f.io), 0, f.stderr);
+  const commands = new Set(f.runner.calls.map((c) => c.command));
+  assert.ok(commands.has("nft"), [...commands].join(" "));
+  assert.ok([...commands].some((c) => c.startsWith("iptables")), [...commands].join(" "));
+  assert.ok([...commands].some((c) => c.startsWith("ip6tables")), [...commands].join(" "));
+});
+
+Deno.test("runCli() --init-only with a read-only /proc/sys warns and exits 0", async () => {
+  const f = fakeIO();
+  assert.equal(await runCli(["--init-only"], f.io), 0, f.stderr);
+  assert.match(f.stderr, /^W/m);
 });
 
 Deno.test("runCli() --dry-run exits 1 naming an objects file that is not YAML", async () => {
