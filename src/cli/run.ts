@@ -34,6 +34,7 @@ import {
   createClusterSource,
   type KubeSourceOptions,
   listClusterObjects,
+  type SourceChangeKind,
   SYSTEM_CLOCK,
 } from "../kube/mod.ts";
 import type { V1Node } from "@kubernetes/client-node";
@@ -201,6 +202,24 @@ async function daemon(
   log: Logger,
 ): Promise<number> {
   const table = new EndpointTable(tableOptionsFrom(config, nodeName));
+  // Resolve the API connection before touching the kernel, so a node without one exits 1
+  // having changed nothing (upstream also builds its client first).
+  let forwardChange: (kind?: SourceChangeKind) => void = () => {};
+  let source: ClusterSource;
+  try {
+    source = await createClusterSource(sourceOptions(cmd, config, nodeName), {
+      table,
+      onChange: (kind) => forwardChange(kind),
+      log,
+      env: io.env,
+      readTextFile: io.readTextFile,
+      clock: SYSTEM_CLOCK,
+    });
+  } catch (error) {
+    if (!(error instanceof ApiConfigError)) throw error;
+    log.error("Cannot connect to the API server", { err: error });
+    return 1;
+  }
   const backend = BACKENDS[config.mode]({
     runner: io.runner,
     log,
@@ -212,7 +231,6 @@ async function daemon(
       log.warn("Could not remove nftables mode's rules", { err: error })
     );
   }
-  let source: ClusterSource | undefined;
   return await runDaemon({
     config,
     table,
@@ -220,18 +238,11 @@ async function daemon(
     runner: io.runner,
     log,
     ...(cmd.configPath === undefined ? {} : { configPath: cmd.configPath }),
-    source: async (onChange) => {
-      source = await createClusterSource(sourceOptions(cmd, config, nodeName), {
-        table,
-        onChange,
-        log,
-        env: io.env,
-        readTextFile: io.readTextFile,
-        clock: SYSTEM_CLOCK,
-      });
+    source: (onChange) => {
+      forwardChange = onChange;
       return source;
     },
-    nodeCondition: () => nodeCondition(source?.node),
+    nodeCondition: () => nodeCondition(source.node),
     kernelFiles: io.kernelFiles,
   });
 }
