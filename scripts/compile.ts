@@ -24,16 +24,17 @@ type Arch = keyof typeof TARGETS;
  * write: --write-config-to, the state file, /proc/sys (route_localnet, conntrack);
  * net: the API server and the healthz/metrics listeners;
  * env: KUBERNETES_SERVICE_HOST/PORT for in-cluster config;
- * run: only the netfilter tools; sys: hostname and CPU count.
+ * run: only the netfilter tools; sys: the hostname (node name) and the interface addresses
+ * (nodePortAddresses, health-check node ports).
  */
-const PERMISSIONS = [
+export const PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-net",
   "--allow-env",
   "--allow-run=iptables,ip6tables,iptables-restore,ip6tables-restore,iptables-save," +
-  "ip6tables-save,nft,conntrack,sysctl",
-  "--allow-sys=hostname,cpus,osRelease,loadavg,uid",
+  "ip6tables-save,nft,conntrack",
+  "--allow-sys=hostname,networkInterfaces",
 ];
 
 function parseTargets(args: readonly string[]): Arch[] {
