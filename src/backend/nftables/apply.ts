@@ -1,0 +1,124 @@
+/**
+ * Runs `nft -f -` through the runner seam. A transaction is atomic: when nft refuses any part of
+ * it, nothing changes. Failures become {@linkcode ApplyError}s that show nft's complaint and the
+ * offending statement, cut around the place nft points at (element statements can be long).
+ *
+ * @module
+ */
+
+import type { IPFamily } from "../../model/mod.ts";
+import { CommandNotFoundError, type CommandResult, type CommandRunner } from "../../runner.ts";
+import { ApplyError } from "../backend.ts";
+
+/** Kill a hung nft after this long unless the caller says otherwise. */
+export const DEFAULT_APPLY_TIMEOUT_MS = 60_000;
+
+/** Bytes per stdin write: large transactions are streamed, not joined into one string. */
+export const CHUNK_BYTES = 64 * 1024;
+
+/** Lines joined into newline-terminated chunks of about {@linkcode CHUNK_BYTES}. */
+export function* transactionChunks(
+  lines: readonly string[],
+  size = CHUNK_BYTES,
+): Generator<string> {
+  let chunk: string[] = [];
+  let length = 0;
+  for (const line of lines) {
+    chunk.push(line);
+    length += line.length + 1;
+    if (length >= size) {
+      yield chunk.join("\n") + "\n";
+      chunk = [];
+      length = 0;
+    }
+  }
+  if (chunk.length > 0) yield chunk.join("\n") + "\n";
+}
+
+/** One error nft reported about its input. */
+export interface NftInputError {
+  /** 1-based line of the transaction. */
+  readonly line: number;
+  /** 1-based first and last column nft marked. */
+  readonly from: number;
+  readonly to: number;
+  /** nft's words, e.g. `Could not process rule: No such file or directory`. */
+  readonly message: string;
+}
+
+/** The first `FILE:LINE:FROM-TO: Error: MESSAGE` of nft's stderr, or null. */
+export function parseNftError(stderr: string): NftInputError | null {
+  const m = /^[^\n]*?:(\d+):(\d+)(?:-(\d+))?: Error: ([^\n]*)$/m.exec(stderr);
+  if (m === null) return null;
+  const from = Number(m[2]);
+  return {
+    line: Number(m[1]),
+    from,
+    to: m[3] === undefined ? from : Number(m[3]),
+    message: (m[4] ?? "").trim(),
+  };
+}
+
+const EXCERPT_WIDTH = 200;
+
+/** The statement nft complained about, cut to about 200 characters around the marked part. */
+export function offendingStatement(lines: readonly string[], error: NftInputError): string {
+  const text = lines[error.line - 1];
+  if (text === undefined) return "";
+  if (text.length <= EXCERPT_WIDTH) return text;
+  const centre = Math.floor((error.from + error.to) / 2) - 1;
+  const start = Math.max(0, Math.min(centre - EXCERPT_WIDTH / 2, text.length - EXCERPT_WIDTH));
+  const end = Math.min(text.length, start + EXCERPT_WIDTH);
+  return (start > 0 ? "…" : "") + text.slice(start, end) + (end < text.length ? "…" : "");
+}
+
+/** The message of a failed `nft -f`. */
+export function nftFailureMessage(
+  family: IPFamily,
+  result: CommandResult,
+  lines: readonly string[],
+): string {
+  if (result.timedOut) {
+    return `nft did not finish the ${family} transaction within the apply timeout and was killed; ` +
+      `the previous rules stay in force`;
+  }
+  const parsed = parseNftError(result.stderr);
+  if (parsed === null) {
+    const complaint = result.stderr.trim() || result.stdout.trim() || "no output";
+    return `nft rejected the ${family} transaction (exit status ${result.code}): ${complaint}`;
+  }
+  return `nft rejected the ${family} transaction (exit status ${result.code}): ` +
+    `${parsed.message}\nat line ${parsed.line} of ${lines.length}: ` +
+    offendingStatement(lines, parsed);
+}
+
+/**
+ * Feeds `lines` to `nft -f -` as one atomic transaction. Throws {@linkcode ApplyError} (with
+ * `family`) when nft cannot run, times out or refuses the input; nothing was applied then.
+ */
+export async function runNft(
+  runner: CommandRunner,
+  family: IPFamily,
+  lines: readonly string[],
+  timeoutMs: number = DEFAULT_APPLY_TIMEOUT_MS,
+): Promise<void> {
+  let result: CommandResult;
+  try {
+    result = await runner.run("nft", ["-f", "-"], { stdin: transactionChunks(lines), timeoutMs });
+  } catch (error) {
+    if (error instanceof CommandNotFoundError) {
+      throw new ApplyError(
+        `Cannot run nft for the ${family} rules: install the nftables package (nft 1.0.1 or ` +
+          `newer) or choose --proxy-mode=iptables`,
+        family,
+        { cause: error },
+      );
+    }
+    throw new ApplyError(`Running nft for the ${family} rules failed: ${String(error)}`, family, {
+      cause: error,
+    });
+  }
+  if (result.code !== 0 || result.timedOut) {
+    throw new ApplyError(nftFailureMessage(family, result, lines), family);
+  }
+}

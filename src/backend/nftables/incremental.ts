@@ -1,0 +1,177 @@
+/**
+ * Pure transaction builders that move a committed table to a new render without reading the
+ * kernel: the smallest diff (the normal sync), an in-place rewrite that keeps the kernel-filled
+ * affinity set (a full sync while the table is known good), and the deferred deletion of chains
+ * that went out of use.
+ *
+ * Chains that go out of use are flushed at once but deleted only by a later transaction: before
+ * Linux 6.2 a chain that a just-deleted map element pointed to still counts as referenced for a
+ * moment, so deleting it in the same transaction fails (upstream defers by a second, too).
+ *
+ * @module
+ */
+
+import type { IPFamily } from "../../model/mod.ts";
+import type { NftChain, NftRuleset, NftSet } from "./ruleset.ts";
+import { Statements } from "./ruleset.ts";
+
+/** One family's transaction, with what it does to the chain bookkeeping. */
+export interface FamilyTransaction {
+  /** The `nft -f` input, one statement per line. */
+  readonly lines: readonly string[];
+  /** Rules added plus elements added or deleted (for `SyncOutcome.rulesWritten`). */
+  readonly objects: number;
+  /** Chains flushed because they are no longer used; delete them in a later transaction. */
+  readonly staleChains: readonly string[];
+}
+
+function sameRules(a: NftChain, b: NftChain): boolean {
+  if (a.rules.length !== b.rules.length) return false;
+  for (let i = 0; i < a.rules.length; i++) if (a.rules[i] !== b.rules[i]) return false;
+  return true;
+}
+
+function sameDeclaration(a: NftSet, b: NftSet): boolean {
+  return a.kind === b.kind && a.spec === b.spec && a.dynamic === b.dynamic;
+}
+
+function references(chain: NftChain, sets: ReadonlySet<string>): boolean {
+  if (sets.size === 0) return false;
+  for (const rule of chain.rules) {
+    for (const m of rule.matchAll(/@([A-Za-z0-9_./-]+)/g)) {
+      if (sets.has(m[1] ?? "")) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * The smallest transaction from `prev` (what the kernel holds) to `next`: changed chains are
+ * flushed and rewritten, new chains and sets added, map and set elements added, deleted or
+ * replaced one by one, sets whose declaration changed re-created. Returns null when the change
+ * cannot be made in place (a base chain's hook changed): the caller must replace the table.
+ */
+export function diffTransaction(prev: NftRuleset, next: NftRuleset): FamilyTransaction | null {
+  const st = new Statements(next.family);
+  const recreate = new Set<string>();
+  for (const [name, set] of next.sets) {
+    const old = prev.sets.get(name);
+    if (old !== undefined && !sameDeclaration(old, set)) recreate.add(name);
+  }
+
+  const rewrite: string[] = [];
+  for (const [name, chain] of next.chains) {
+    const old = prev.chains.get(name);
+    if (old === undefined) continue;
+    if ((old.hook ?? "") !== (chain.hook ?? "")) return null;
+    if (!sameRules(old, chain) || references(chain, recreate)) rewrite.push(name);
+  }
+  const stale = [...prev.chains.keys()].filter((name) => !next.chains.has(name));
+
+  const flushes = [...rewrite, ...stale].map((name) => `flush chain ${st.table} ${name}`);
+  const elementDeletes: string[] = [];
+  const setDeletes: string[] = [];
+  const setAdds: string[] = [];
+  const elementAdds: string[] = [];
+  let objects = 0;
+
+  for (const [name, set] of next.sets) {
+    const old = prev.sets.get(name);
+    if (old === undefined || recreate.has(name)) {
+      if (old !== undefined) setDeletes.push(`delete ${old.kind} ${st.table} ${name}`);
+      setAdds.push(st.addSet(set));
+      if (!set.dynamic) {
+        st.addElements(set, elementAdds);
+        objects += set.elements.size;
+      }
+      continue;
+    }
+    if (set.dynamic) continue;
+    const deleted: string[] = [];
+    const added: string[] = [];
+    for (const [key, value] of old.elements) {
+      const now = set.elements.get(key);
+      if (now === undefined) deleted.push(key);
+      else if (now !== value) {
+        deleted.push(key);
+        added.push(key);
+      }
+    }
+    for (const key of set.elements.keys()) if (!old.elements.has(key)) added.push(key);
+    if (deleted.length > 0) st.deleteElements(set, deleted, elementDeletes);
+    if (added.length > 0) st.addElements(set, elementAdds, added);
+    objects += deleted.length + added.length;
+  }
+  for (const [name, old] of prev.sets) {
+    if (!next.sets.has(name)) setDeletes.push(`delete ${old.kind} ${st.table} ${name}`);
+  }
+
+  const chainAdds: string[] = [];
+  const ruleAdds: string[] = [];
+  for (const [name, chain] of next.chains) {
+    if (prev.chains.has(name)) continue;
+    chainAdds.push(st.addChain(chain));
+    st.addRules(chain, ruleAdds);
+  }
+  for (const name of rewrite) {
+    const chain = next.chains.get(name);
+    if (chain !== undefined) st.addRules(chain, ruleAdds);
+  }
+  objects += ruleAdds.length;
+
+  return {
+    // Rules that use a set go before the set is deleted; chains exist before elements name them.
+    lines: [
+      ...flushes,
+      ...elementDeletes,
+      ...setDeletes,
+      ...setAdds,
+      ...chainAdds,
+      ...ruleAdds,
+      ...elementAdds,
+    ],
+    objects,
+    staleChains: stale,
+  };
+}
+
+/**
+ * A full rewrite of a table that is known to hold `prev`: every rule, set and element is written
+ * again (repairing anything that drifted), but the table stays, so the kernel-filled affinity
+ * set keeps its entries and established sessions stay sticky.
+ */
+export function refreshTransaction(prev: NftRuleset, next: NftRuleset): FamilyTransaction {
+  const st = new Statements(next.family);
+  const out = [`add table ${st.table}`, `flush table ${st.table}`];
+  const elementAdds: string[] = [];
+  let objects = 0;
+  for (const [name, old] of prev.sets) {
+    // Static sets are re-created rather than flushed: nft 1.0.6 cannot load a rule naming a
+    // typeof map it has to read back from the kernel, but one declared in the same batch works.
+    const set = next.sets.get(name);
+    if (set === undefined || !set.dynamic || !sameDeclaration(old, set)) {
+      out.push(`delete ${old.kind} ${st.table} ${name}`);
+    }
+  }
+  for (const [name, set] of next.sets) {
+    const old = prev.sets.get(name);
+    if (set.dynamic && old !== undefined && sameDeclaration(old, set)) continue;
+    out.push(st.addSet(set));
+    if (set.dynamic) continue;
+    st.addElements(set, elementAdds);
+    objects += set.elements.size;
+  }
+  for (const chain of next.chains.values()) out.push(st.addChain(chain));
+  const before = out.length;
+  for (const chain of next.chains.values()) st.addRules(chain, out);
+  objects += out.length - before;
+  out.push(...elementAdds);
+  const stale = [...prev.chains.keys()].filter((name) => !next.chains.has(name));
+  return { lines: out, objects, staleChains: stale };
+}
+
+/** Deletes chains that earlier transactions flushed and left unused. */
+export function deleteChainsTransaction(family: IPFamily, chains: readonly string[]): string[] {
+  const st = new Statements(family);
+  return chains.map((name) => `delete chain ${st.table} ${name}`);
+}

@@ -1,0 +1,410 @@
+/**
+ * One family's table as claims: every service port's {@linkcode Contribution} is kept, and every
+ * element and per-service chain remembers which service ports wrote it. The winner of a key is
+ * the first claimant in snapshot order (upstream leaves such conflicts to Go's map order; we make
+ * them deterministic). A fresh build gives the full ruleset; {@linkcode TableModel.advance} moves
+ * the model to a new snapshot and returns the transaction for just the service ports whose
+ * objects changed, so a one-endpoint update costs a few map lookups, not a re-render of the
+ * cluster. Pure: no I/O, no clock.
+ *
+ * Endpoint lists live in one map per pick family and list size N (`service-endpoints-3`). A list
+ * that changes size moves between maps, which is a plain element update: verdict maps (whose
+ * updates make the kernel re-validate the whole table) change only when a destination appears,
+ * disappears, changes kind, or has a large list whose size changes.
+ *
+ * @module
+ */
+
+import type { RenderOptions } from "../backend.ts";
+import { compareServicePorts, type ProxySnapshot, type ServicePort } from "../../model/mod.ts";
+import type { FamilyTransaction } from "./incremental.ts";
+import {
+  endpointMapName,
+  endpointsBase,
+  PICK_FAMILIES,
+  type PickFamily,
+  PRESET_LIST_SIZES,
+} from "./names.ts";
+import {
+  type Context,
+  contextFor,
+  contextKey,
+  contribute,
+  type Contribution,
+  endpointMapSpec,
+  largePickChain,
+  skeleton,
+} from "./rules.ts";
+import { type NftChain, type NftRuleset, type NftSet, Statements } from "./ruleset.ts";
+
+interface Claim<T> {
+  readonly owner: ServicePort;
+  readonly value: T;
+}
+
+/** Claims on one key, sorted by owner; a lone claim is stored bare (the common case). */
+type Claims<T> = Claim<T> | Claim<T>[];
+
+function winner<T>(claims: Claims<T> | undefined): T | undefined {
+  if (claims === undefined) return undefined;
+  return Array.isArray(claims) ? claims[0]?.value : claims.value;
+}
+
+function addClaim<T>(map: Map<string, Claims<T>>, key: string, owner: ServicePort, value: T) {
+  const cur = map.get(key);
+  if (cur === undefined) {
+    map.set(key, { owner, value });
+    return;
+  }
+  const list = Array.isArray(cur) ? cur : [cur];
+  if (list.some((c) => c.owner === owner)) return;
+  let i = list.length;
+  while (i > 0 && compareServicePorts(list[i - 1]!.owner, owner) > 0) i--;
+  list.splice(i, 0, { owner, value });
+  if (!Array.isArray(cur)) map.set(key, list);
+}
+
+function removeClaim<T>(map: Map<string, Claims<T>>, key: string, owner: ServicePort) {
+  const cur = map.get(key);
+  if (cur === undefined) return;
+  if (!Array.isArray(cur)) {
+    if (cur.owner === owner) map.delete(key);
+    return;
+  }
+  const rest = cur.filter((c) => c.owner !== owner);
+  if (rest.length === 0) map.delete(key);
+  else if (rest.length === 1) map.set(key, rest[0]!);
+  else map.set(key, rest);
+}
+
+/** `3| : 10.0.0.1 . 8080` → [3, ` : 10.0.0.1 . 8080`]. */
+function splitSized(value: string): [number, string] {
+  const bar = value.indexOf("|");
+  return [Number(value.slice(0, bar)), value.slice(bar + 1)];
+}
+
+interface Entry {
+  readonly sp: ServicePort;
+  readonly contribution: Contribution;
+}
+
+/** Large lists (above the preset sizes) have a map and chain only while some list has that size. */
+function isLarge(n: number): boolean {
+  return n > PRESET_LIST_SIZES;
+}
+
+const PICK_BASES: ReadonlyMap<string, PickFamily> = new Map(
+  PICK_FAMILIES.map((f) => [endpointsBase(f), f]),
+);
+
+/** One family's table: skeleton plus claims. */
+export class TableModel {
+  readonly #ctx: Context;
+  readonly #ctxKey: string;
+  readonly #skeleton: NftRuleset;
+  readonly #entries = new Map<string, Entry>();
+  /** Claim namespace (set name, or pick family base) → key → claims on the text after the key. */
+  readonly #elements = new Map<string, Map<string, Claims<string>>>();
+  /** Per-service chain name → claims on the chain. */
+  readonly #chains = new Map<string, Claims<NftChain>>();
+  /** Endpoint map name → number of elements it holds (absent: none). */
+  readonly #mapSizes = new Map<string, number>();
+  /** Endpoint map name → its family and list size. */
+  readonly #mapInfo = new Map<string, readonly [PickFamily, number]>();
+
+  private constructor(ctx: Context) {
+    this.#ctx = ctx;
+    this.#ctxKey = contextKey(ctx);
+    this.#skeleton = skeleton(ctx);
+    for (const name of this.#skeleton.sets.keys()) this.#elements.set(name, new Map());
+    for (const base of PICK_BASES.keys()) this.#elements.set(base, new Map());
+  }
+
+  /** The model of `snapshot` from scratch. */
+  static build(snapshot: ProxySnapshot, options: RenderOptions): TableModel {
+    const model = new TableModel(contextFor(snapshot, options));
+    for (const sp of snapshot.servicePorts) {
+      const contribution = contribute(model.#ctx, sp);
+      model.#entries.set(sp.id, { sp, contribution });
+      model.#claim(sp, contribution);
+    }
+    for (const [base, family] of PICK_BASES) {
+      for (const claims of model.#elements.get(base)?.values() ?? []) {
+        const value = winner(claims);
+        if (value === undefined) continue;
+        const n = splitSized(value)[0];
+        const map = endpointMapName(family, n);
+        model.#mapInfo.set(map, [family, n]);
+        model.#mapSizes.set(map, (model.#mapSizes.get(map) ?? 0) + 1);
+      }
+    }
+    return model;
+  }
+
+  /** True when the table has a chain of this name (fixed, large-list or per-service). */
+  hasChain(name: string): boolean {
+    if (this.#skeleton.chains.has(name) || this.#chains.has(name)) return true;
+    for (const [map, [family, n]] of this.#mapInfo) {
+      if (isLarge(n) && (this.#mapSizes.get(map) ?? 0) > 0) {
+        if (largePickChain(this.#ctx, family, n).name === name) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The full ruleset: skeleton sets with the winning elements, the endpoint maps (by family and
+   * size), skeleton chains with the pick chains filled in, then per-service chains.
+   */
+  toRuleset(): NftRuleset {
+    const elementsOf = new Map<string, Map<string, string>>();
+    for (const [name, set] of this.#skeleton.sets) {
+      const elements = new Map(set.elements);
+      for (const [key, claims] of this.#elements.get(name) ?? []) {
+        if (!elements.has(key)) elements.set(key, winner(claims) ?? "");
+      }
+      elementsOf.set(name, elements);
+    }
+    const large: { family: PickFamily; n: number; elements: Map<string, string> }[] = [];
+    for (const [base, family] of PICK_BASES) {
+      const byLargeSize = new Map<number, Map<string, string>>();
+      for (const [key, claims] of this.#elements.get(base) ?? []) {
+        const value = winner(claims);
+        if (value === undefined) continue;
+        const [n, rest] = splitSized(value);
+        let elements = isLarge(n) ? byLargeSize.get(n) : elementsOf.get(endpointMapName(family, n));
+        if (elements === undefined) {
+          elements = new Map();
+          byLargeSize.set(n, elements);
+        }
+        elements.set(key, rest);
+      }
+      for (const n of [...byLargeSize.keys()].sort((a, b) => a - b)) {
+        large.push({ family, n, elements: byLargeSize.get(n)! });
+      }
+    }
+    const sets = new Map<string, NftSet>();
+    for (const [name, set] of this.#skeleton.sets) {
+      sets.set(name, { ...set, elements: elementsOf.get(name) ?? new Map() });
+    }
+    for (const { family, n, elements } of large) {
+      const name = endpointMapName(family, n);
+      sets.set(name, {
+        name,
+        kind: "map",
+        spec: endpointMapSpec(this.#ctx, family, n),
+        dynamic: false,
+        elements,
+      });
+    }
+    const chains = new Map<string, NftChain>(this.#skeleton.chains);
+    for (const { family, n } of large) {
+      const chain = largePickChain(this.#ctx, family, n);
+      chains.set(chain.name, chain);
+    }
+    for (const claims of this.#chains.values()) {
+      const chain = winner(claims);
+      if (chain !== undefined && !chains.has(chain.name)) chains.set(chain.name, chain);
+    }
+    return { family: this.#ctx.family, chains, sets };
+  }
+
+  /**
+   * Moves the model to `snapshot` and returns the transaction that does the same to the kernel,
+   * touching only service ports whose objects changed (the model hands out a new object exactly
+   * when something changed). Returns null, leaving the model as it was, when node-level facts or
+   * options changed: then every rule may differ and the caller should rebuild and diff.
+   */
+  advance(snapshot: ProxySnapshot, options: RenderOptions): FamilyTransaction | null {
+    const ctx = contextFor(snapshot, options);
+    if (contextKey(ctx) !== this.#ctxKey) return null;
+
+    const before = new Map<string, Map<string, string | undefined>>();
+    const chainsBefore = new Map<string, NftChain | undefined>();
+    const note = (c: Contribution) => {
+      for (let i = 0; i < c.sets.length; i++) {
+        const ns = c.sets[i]!;
+        const key = c.keys[i]!;
+        let seen = before.get(ns);
+        if (seen === undefined) before.set(ns, seen = new Map());
+        if (!seen.has(key)) seen.set(key, winner(this.#elements.get(ns)?.get(key)));
+      }
+      for (const chain of c.chains) {
+        if (!chainsBefore.has(chain.name)) {
+          chainsBefore.set(chain.name, winner(this.#chains.get(chain.name)));
+        }
+      }
+    };
+
+    const ids = new Set<string>();
+    for (const sp of snapshot.servicePorts) {
+      ids.add(sp.id);
+      const old = this.#entries.get(sp.id);
+      if (old !== undefined && old.sp === sp) continue;
+      const contribution = contribute(ctx, sp);
+      if (old !== undefined) {
+        note(old.contribution);
+        this.#unclaim(old.sp, old.contribution);
+      }
+      note(contribution);
+      this.#claim(sp, contribution);
+      this.#entries.set(sp.id, { sp, contribution });
+    }
+    for (const [id, old] of this.#entries) {
+      if (ids.has(id)) continue;
+      note(old.contribution);
+      this.#unclaim(old.sp, old.contribution);
+      this.#entries.delete(id);
+    }
+
+    // Element changes, per actual set or map.
+    const deletes = new Map<string, string[]>();
+    const adds = new Map<string, Map<string, string>>();
+    const push = <T>(m: Map<string, T>, name: string, make: () => T): T => {
+      let v = m.get(name);
+      if (v === undefined) m.set(name, v = make());
+      return v;
+    };
+    const sizesBefore = new Map<string, number>();
+    const resize = (family: PickFamily, n: number, delta: number) => {
+      const map = endpointMapName(family, n);
+      this.#mapInfo.set(map, [family, n]);
+      const size = this.#mapSizes.get(map) ?? 0;
+      if (!sizesBefore.has(map)) sizesBefore.set(map, size);
+      if (size + delta === 0) this.#mapSizes.delete(map);
+      else this.#mapSizes.set(map, size + delta);
+    };
+    for (const [ns, keys] of before) {
+      const claims = this.#elements.get(ns);
+      if (claims === undefined) continue;
+      const family = PICK_BASES.get(ns);
+      for (const [key, was] of keys) {
+        const now = winner(claims.get(key));
+        if (now === was) continue;
+        if (family === undefined) {
+          if (was !== undefined) push(deletes, ns, () => []).push(key);
+          if (now !== undefined) push(adds, ns, () => new Map()).set(key, now);
+          continue;
+        }
+        if (was !== undefined) {
+          const n = splitSized(was)[0];
+          push(deletes, endpointMapName(family, n), () => []).push(key);
+          resize(family, n, -1);
+        }
+        if (now !== undefined) {
+          const [n, rest] = splitSized(now);
+          push(adds, endpointMapName(family, n), () => new Map()).set(key, rest);
+          resize(family, n, +1);
+        }
+      }
+    }
+
+    const st = new Statements(ctx.family);
+    const flushes: string[] = [];
+    const elementDeletes: string[] = [];
+    const setDeletes: string[] = [];
+    const setAdds: string[] = [];
+    const chainAdds: string[] = [];
+    const ruleAdds: string[] = [];
+    const elementAdds: string[] = [];
+    const stale: string[] = [];
+    let objects = 0;
+
+    // A large list size that appears or disappears brings or takes its map and chain.
+    const gone = new Set<string>();
+    for (const [map, was] of sizesBefore) {
+      const [family, n] = this.#mapInfo.get(map)!;
+      if (!isLarge(n)) continue;
+      const now = this.#mapSizes.get(map) ?? 0;
+      if ((was > 0) === (now > 0)) continue;
+      const chain = largePickChain(ctx, family, n);
+      if (now === 0) {
+        gone.add(map);
+        flushes.push(`flush chain ${st.table} ${chain.name}`);
+        stale.push(chain.name);
+        setDeletes.push(`delete map ${st.table} ${map}`);
+      } else {
+        setAdds.push(
+          st.addSet({
+            name: map,
+            kind: "map",
+            spec: endpointMapSpec(ctx, family, n),
+            dynamic: false,
+            elements: new Map(),
+          }),
+        );
+        chainAdds.push(st.addChain(chain));
+        st.addRules(chain, ruleAdds);
+      }
+    }
+
+    for (const [name, was] of chainsBefore) {
+      const now = winner(this.#chains.get(name));
+      if (now === undefined) {
+        if (was !== undefined) {
+          flushes.push(`flush chain ${st.table} ${name}`);
+          stale.push(name);
+        }
+      } else if (was === undefined) {
+        chainAdds.push(st.addChain(now));
+        st.addRules(now, ruleAdds);
+      } else if (was !== now && !sameRules(was, now)) {
+        flushes.push(`flush chain ${st.table} ${name}`);
+        st.addRules(now, ruleAdds);
+      }
+    }
+
+    for (const [name, keys] of deletes) {
+      if (gone.has(name)) continue;
+      st.deleteElements(setFor(name), keys, elementDeletes);
+      objects += keys.length;
+    }
+    for (const [name, elements] of adds) {
+      st.addElements({ ...setFor(name), elements }, elementAdds);
+      objects += elements.size;
+    }
+    objects += ruleAdds.length;
+    return {
+      // Rules that use a map go before the map is deleted; maps and chains exist before rules
+      // and elements name them.
+      lines: [
+        ...flushes,
+        ...elementDeletes,
+        ...setDeletes,
+        ...setAdds,
+        ...chainAdds,
+        ...ruleAdds,
+        ...elementAdds,
+      ],
+      objects,
+      staleChains: stale,
+    };
+  }
+
+  #claim(sp: ServicePort, c: Contribution): void {
+    for (let i = 0; i < c.sets.length; i++) {
+      const map = this.#elements.get(c.sets[i]!);
+      if (map !== undefined) addClaim(map, c.keys[i]!, sp, c.rests[i]!);
+    }
+    for (const chain of c.chains) addClaim(this.#chains, chain.name, sp, chain);
+  }
+
+  #unclaim(sp: ServicePort, c: Contribution): void {
+    for (let i = 0; i < c.sets.length; i++) {
+      const map = this.#elements.get(c.sets[i]!);
+      if (map !== undefined) removeClaim(map, c.keys[i]!, sp);
+    }
+    for (const chain of c.chains) removeClaim(this.#chains, chain.name, sp);
+  }
+}
+
+/** Statement helpers only need a set's name and kind. */
+function setFor(name: string): NftSet {
+  return { name, kind: "set", spec: "", dynamic: false, elements: new Map() };
+}
+
+function sameRules(a: NftChain, b: NftChain): boolean {
+  if (a.rules.length !== b.rules.length) return false;
+  for (let i = 0; i < a.rules.length; i++) if (a.rules[i] !== b.rules[i]) return false;
+  return true;
+}
