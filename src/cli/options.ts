@@ -10,6 +10,7 @@
 import { FLAGS, HONOURED_WITH_CONFIG } from "./flag_table.ts";
 import { FlagError, type FlagValue, type ParsedFlags } from "./flags.ts";
 import { parseGoDuration } from "../config/duration.ts";
+import { DEFAULT_STATE_FILE } from "../state/mod.ts";
 import type { KubeProxyConfigurationFile, LoggingFile } from "../config/types.ts";
 
 /** What the command line asks for, before any file is read. */
@@ -64,9 +65,6 @@ export function commandLine(flags: ParsedFlags, rawVersion: boolean): CommandLin
     flags,
   };
 }
-
-/** Where the state file lives unless `--state-file` says otherwise. */
-export const DEFAULT_STATE_FILE = "/var/lib/kube-proxy/state.json";
 
 function apiModeFlag(values: ReadonlyMap<string, FlagValue>): "watch" | "poll" {
   const mode = stringFlag(values, "api-mode") ?? "watch";

@@ -12,7 +12,8 @@
 
 import { parseGoDuration } from "./duration.ts";
 import type { ProblemList } from "./errors.ts";
-import { isIPv4, parseIP, splitHostPort } from "./_net.ts";
+import { splitHostPort } from "./_net.ts";
+import { parseIPSloppy } from "../model/ip.ts";
 import type { KubeProxyConfigurationFile, VModuleItem, WinkernelFile } from "./types.ts";
 
 /** The Kubernetes release whose behaviour this package reproduces. */
@@ -125,9 +126,9 @@ export interface DefaultedConfig {
  */
 export function appendPortIfNeeded(address: string, port: number): string {
   if (splitHostPort(address) !== undefined) return address;
-  const ip = parseIP(address);
-  if (ip === undefined) return address;
-  return isIPv4(ip) ? `${address}:${port}` : `[${address}]:${port}`;
+  const ip = parseIPSloppy(address);
+  if (ip === null) return address;
+  return ip.family === "IPv4" ? `${address}:${port}` : `[${address}]:${port}`;
 }
 
 /** Zero → default, as Go's defaulting of a non-pointer field does. */
@@ -164,8 +165,7 @@ export function applyDefaults(
 
   const bindAddress = orDefault(file.bindAddress, "", DEFAULTS.bindAddress);
   // Upstream picks the IPv6 defaults for anything that is not IPv4, even an unparsable value.
-  const bindIP = parseIP(bindAddress);
-  const ipv4 = bindIP !== undefined && isIPv4(bindIP);
+  const ipv4 = parseIPSloppy(bindAddress)?.family === "IPv4";
   const healthzHost = ipv4 ? "0.0.0.0" : "[::]";
   const metricsHost = ipv4 ? "127.0.0.1" : "[::1]";
 

@@ -15,7 +15,8 @@ import type { ProblemList } from "./errors.ts";
 import { checkFeatureGate, featureEnabled } from "./feature_gates.ts";
 import { KUBERNETES_VERSION } from "./defaults.ts";
 import type { DefaultedConfig } from "./defaults.ts";
-import { parseCIDR, parseIP, splitHostPort } from "./_net.ts";
+import { splitHostPort } from "./_net.ts";
+import { parseCIDRSloppy, parseIPSloppy } from "../model/ip.ts";
 
 /** `detectLocalMode` values upstream accepts ("" is turned into ClusterCIDR before this runs). */
 export const LOCAL_MODES = ["ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"];
@@ -95,7 +96,7 @@ function validateHostPort(value: string, path: string, problems: ProblemList): v
     problems.add(path, `must be IP:port, got ${quote(value)}`);
     return;
   }
-  if (parseIP(parts.host) === undefined) {
+  if (parseIPSloppy(parts.host) === null) {
     problems.add(path, `must be a valid IP, got ${quote(parts.host)}`);
   }
   const port = /^[+-]?[0-9]+$/.test(parts.port) ? Number(parts.port) : NaN;
@@ -114,7 +115,7 @@ function validateNodePortAddresses(addresses: readonly string[], problems: Probl
       }
       break;
     }
-    if (parseCIDR(address) === undefined) {
+    if (parseCIDRSloppy(address) === null) {
       problems.add(path, `must be a valid CIDR, got ${quote(address)}`);
     }
   }
@@ -125,10 +126,10 @@ function validateClusterCIDR(clusterCIDR: string, problems: ProblemList): void {
   if (clusterCIDR === "") return;
   // Upstream splits on "," without trimming, so "a, b" fails on " b".
   const cidrs = clusterCIDR.split(",");
-  const parsed = cidrs.map(parseCIDR);
+  const parsed = cidrs.map(parseCIDRSloppy);
   let invalid = false;
   parsed.forEach((cidr, i) => {
-    if (cidr === undefined) {
+    if (cidr === null) {
       invalid = true;
       problems.add(
         "clusterCIDR",
@@ -215,7 +216,7 @@ export function validateConfig(config: DefaultedConfig, problems: ProblemList): 
     nonNegativeDuration(config.ipvs.tcpFinTimeoutMs, "ipvs.tcpFinTimeout", problems);
     nonNegativeDuration(config.ipvs.udpTimeoutMs, "ipvs.udpTimeout", problems);
     (config.ipvs.excludeCIDRs ?? []).forEach((cidr, i) => {
-      if (parseCIDR(cidr) === undefined) {
+      if (parseCIDRSloppy(cidr) === null) {
         problems.add(`ipvs.excludeCIDRs[${i}]`, `must be a valid CIDR, got ${quote(cidr)}`);
       }
     });
@@ -249,7 +250,7 @@ export function validateConfig(config: DefaultedConfig, problems: ProblemList): 
   }
   validateSyncPeriods(config, problems);
 
-  if (parseIP(config.bindAddress) === undefined) {
+  if (parseIPSloppy(config.bindAddress) === null) {
     problems.add(
       "bindAddress",
       `must be a valid IP address (e.g. 10.9.8.7 or 2001:db8::ffff), got ${

@@ -94,3 +94,45 @@ Deno.test("cidrContains() matches addresses of the same family only", () => {
   assert.equal(cidrContains("2001:db8::/32", "2001:db8::1"), true);
   assert.equal(cidrContains("bad", "1.2.3.4"), false);
 });
+
+Deno.test("parseIPSloppy() rejects what Go's ParseIPSloppy rejects (config validation relies on it)", () => {
+  for (
+    const bad of [
+      "",
+      "10.0.0",
+      "10.0.0.256",
+      "10.0.0.1.",
+      "1.2.3.4:80",
+      "localhost",
+      ":::",
+      "1::2::3",
+      "1:2:3:4:5:6:7:8:9",
+      "1:2:3:4:5:6:7::8",
+      "fe80::1%eth0",
+      "12345::",
+      "1.2.3.4::",
+    ]
+  ) {
+    assert.equal(parseIPSloppy(bad), null, bad);
+  }
+  assert.equal(parseIPSloppy("::ffff:1.2.3.4")?.family, "IPv4");
+  assert.equal(parseIPSloppy("::1.2.3.4")?.family, "IPv6");
+});
+
+Deno.test("parseCIDRSloppy() accepts host bits and rejects bad prefixes", () => {
+  assert.equal(parseCIDRSloppy("10.0.0.1/8")?.cidr, "10.0.0.0/8");
+  assert.equal(parseCIDRSloppy("0.0.0.0/0")?.prefix, 0);
+  for (
+    const bad of [
+      "10.0.0.0",
+      "10.0.0.0/33",
+      "fd00::/129",
+      "10.0.0.0/",
+      "10.0.0.0/-1",
+      "x/8",
+      "10.0.0.0/8 ",
+    ]
+  ) {
+    assert.equal(parseCIDRSloppy(bad), null, bad);
+  }
+});
