@@ -250,7 +250,6 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
     metrics,
     health,
     now: () => clock.now(),
-    syncPeriodMs: config.syncPeriodMs,
     families,
     conntrack: new ConntrackCleaner(deps.runner, log),
     serviceHealth,

@@ -4,7 +4,9 @@
  * 1. take the table's snapshot; do nothing until Services, EndpointSlices and the Node have
  *    each been listed (or restored) once;
  * 2. decide full or partial: full on the first sync, after any failure, when node data changed,
- *    and when the last full sync is `syncPeriod` old; otherwise partial;
+ *    and when the last full sync is {@linkcode FULL_SYNC_PERIOD_MS} old (upstream's
+ *    `FullSyncPeriod`, one hour: `syncPeriod` only bounds how long a *partial* sync may wait,
+ *    because a full iptables-restore at 10k services takes minutes); otherwise partial;
  * 3. skip the kernel entirely when the table's revision is the one last applied and no full sync
  *    is due (a due full sync still goes to the backend, which skips identical text itself);
  * 4. `backend.sync`, then stale UDP conntrack cleanup, health-check node ports, metrics and
@@ -50,6 +52,9 @@ export interface RuleCounts {
 }
 
 /** What a proxier is built from. */
+/** How often a full sync happens without any other reason (upstream's `FullSyncPeriod`). */
+export const FULL_SYNC_PERIOD_MS = 3_600_000;
+
 export interface ProxierOptions {
   readonly table: SnapshotSource;
   readonly backend: ProxyBackend;
@@ -58,8 +63,8 @@ export interface ProxierOptions {
   readonly health: ProxyHealth;
   /** Unix ms. */
   readonly now: () => number;
-  /** A full sync at least this often (`syncPeriod`). */
-  readonly syncPeriodMs: number;
+  /** A full sync at least this often. @default FULL_SYNC_PERIOD_MS */
+  readonly fullSyncPeriodMs?: number;
   /** The families the backend programs (health status and metric labels). */
   readonly families: readonly IPFamily[];
   /** Stale UDP conntrack cleanup after each successful sync; omit to skip. */
@@ -171,7 +176,7 @@ export class Proxier {
     }
     if (snapshot.nodeChanged) this.#needFull = true;
     const full = this.#needFull || this.#applied === undefined ||
-      start - this.#lastFullAt >= o.syncPeriodMs;
+      start - this.#lastFullAt >= (o.fullSyncPeriodMs ?? FULL_SYNC_PERIOD_MS);
     if (!full && snapshot.revision === this.#applied?.revision) {
       this.#markSynced(start);
       this.#lastResult = { kind: "unchanged", revision: snapshot.revision };

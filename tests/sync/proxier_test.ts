@@ -29,6 +29,7 @@ import { RecordingRunner } from "../fixtures/recording_runner.ts";
 
 const T0 = Date.UTC(2025, 0, 1);
 const SYNC_PERIOD = 30_000;
+const FULL_SYNC_PERIOD = 3_600_000;
 
 /** A backend that records requests and fails on demand. */
 class FakeBackend implements ProxyBackend {
@@ -97,7 +98,7 @@ function setup(opts: { mode?: ImplementedProxyMode; synced?: boolean; verbosity?
     metrics,
     health,
     now: () => now,
-    syncPeriodMs: SYNC_PERIOD,
+    fullSyncPeriodMs: FULL_SYNC_PERIOD,
     families: ["IPv4", "IPv6"],
     conntrack: new ConntrackCleaner(runner, log),
   });
@@ -145,11 +146,11 @@ Deno.test("Proxier.sync() skips the kernel when the revision is unchanged and no
   assert.equal(health.report().healthy, true, "an unchanged sync still counts as up to date");
 });
 
-Deno.test("Proxier.sync() goes full again once syncPeriod has passed since the last full sync", async () => {
+Deno.test("Proxier.sync() goes full again once an hour has passed since the last full sync", async () => {
   const { proxier, backend, table, advance } = setup();
   table.onServiceAdd(web().svc);
   await proxier.sync();
-  advance(SYNC_PERIOD - 1);
+  advance(FULL_SYNC_PERIOD - 1);
   await proxier.sync();
   assert.equal(backend.requests.length, 1, "nothing changed, not due yet");
   advance(1);
