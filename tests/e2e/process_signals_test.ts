@@ -1,0 +1,130 @@
+/**
+ * The real process's life cycle, as an operator's supervisor sees it: `main.ts` from source in a
+ * throwaway namespace, fed by the fake API server. SIGTERM ends it with 0 within 2 s and leaves
+ * the rules in place; a second signal ends it at once; a change to the `--config` file ends it with
+ * 1 and upstream's message, so systemd restarts it with the new file.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ignoreKernelTests, withNamespace } from "../fixtures/netns.ts";
+import { LineChild } from "./child.ts";
+import { clusterObjects } from "./cluster.ts";
+import { cacheProgram } from "./daemon_proxy.ts";
+import { FakeApi } from "./fake_api.ts";
+import { scratchDirPrefix } from "./leak_guard.ts";
+import { proxyConfigYaml } from "./proxy_config.ts";
+import { eventually } from "./wait.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const FIRST_SYNC_TIMEOUT_MS = 60_000;
+
+function startProxy(namespace: string, config: string): LineChild {
+  return LineChild.start({
+    namespace,
+    label: "kube-proxy (signals)",
+    cwd: ROOT,
+    command: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--cached-only",
+      "--no-prompt",
+      `--config=${join(ROOT, "deno.json")}`,
+      join(ROOT, "main.ts"),
+      `--config=${config}`,
+      "--state-file=",
+      "-v=2",
+    ],
+  });
+}
+
+async function firstSync(child: LineChild): Promise<void> {
+  // The program logs to stderr; its first full sync is the moment it is fully up.
+  await eventually("the first full sync", FIRST_SYNC_TIMEOUT_MS, () => {
+    const output = child.allOutput();
+    return Promise.resolve({
+      done: /"SyncProxyRules complete" kind="full"/.test(output),
+      seen: child.recentOutput(),
+    });
+  });
+}
+
+async function exitWithin(child: LineChild, ms: number): Promise<number | "still running"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"still running">((resolve) => {
+    timer = setTimeout(() => resolve("still running"), ms);
+  });
+  try {
+    return await Promise.race([child.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "kube-proxy process: SIGTERM, a second signal and a config change end it as upstream",
+  ignore: await ignoreKernelTests(),
+  async fn(t) {
+    await cacheProgram();
+    await withNamespace("signals", async (ns) => {
+      const dir = await Deno.makeTempDir({ prefix: scratchDirPrefix() });
+      const api = await FakeApi.start(ns.name);
+      try {
+        for (const [resource, object] of clusterObjects()) await api.apply(resource, object);
+        const kubeconfig = await api.writeKubeconfig(dir);
+        const config = join(dir, "kube-proxy-config.yaml");
+        await Deno.writeTextFile(config, proxyConfigYaml("iptables", kubeconfig));
+
+        await t.step("SIGTERM exits 0 within 2 s and leaves the rules in place", async () => {
+          const child = startProxy(ns.name, config);
+          try {
+            await firstSync(child);
+            const start = performance.now();
+            const code = await child.stop("SIGTERM", 5_000);
+            const elapsed = performance.now() - start;
+            assert.equal(code, 0, child.recentOutput());
+            assert.ok(elapsed < 2_500, `took ${Math.round(elapsed)} ms`);
+            const saved = await ns.runner.run("iptables-save", ["-t", "nat"]);
+            assert.match(saved.stdout, /^-A KUBE-SERVICES /m, "the rules stay after SIGTERM");
+          } finally {
+            await child.stop("SIGKILL", 2_000);
+          }
+        });
+
+        await t.step("a second signal during shutdown exits at once (128 + signal)", async () => {
+          const child = startProxy(ns.name, config);
+          try {
+            await firstSync(child);
+            // Both are pending together; the kernel delivers SIGINT (2) before SIGTERM (15), so the
+            // second one handled is SIGTERM: 143. Either way the process must not linger.
+            Deno.kill(child.pid, "SIGTERM");
+            Deno.kill(child.pid, "SIGINT");
+            const code = await exitWithin(child, 2_000);
+            assert.ok(code === 130 || code === 143, `exit ${code}\n${child.recentOutput()}`);
+            assert.match(child.allOutput(), /Second signal received, exiting at once/);
+          } finally {
+            await child.stop("SIGKILL", 2_000);
+          }
+        });
+
+        await t.step("a change to the --config file exits 1 with upstream's message", async () => {
+          const child = startProxy(ns.name, config);
+          try {
+            await firstSync(child);
+            await Deno.writeTextFile(config, "# edited\n", { append: true });
+            assert.equal(await exitWithin(child, 5_000), 1, child.recentOutput());
+            assert.match(
+              child.allOutput(),
+              /content of the proxy server's configuration file was updated/,
+            );
+          } finally {
+            await child.stop("SIGKILL", 2_000);
+          }
+        });
+      } finally {
+        await api.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+});
