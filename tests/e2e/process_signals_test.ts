@@ -75,21 +75,38 @@ Deno.test({
         const config = join(dir, "kube-proxy-config.yaml");
         await Deno.writeTextFile(config, proxyConfigYaml("iptables", kubeconfig));
 
-        await t.step("SIGTERM exits 0 within 2 s and leaves the rules in place", async () => {
-          const child = startProxy(ns.name, config);
-          try {
-            await firstSync(child);
-            const start = performance.now();
-            const code = await child.stop("SIGTERM", 5_000);
-            const elapsed = performance.now() - start;
-            assert.equal(code, 0, child.recentOutput());
-            assert.ok(elapsed < 2_500, `took ${Math.round(elapsed)} ms`);
-            const saved = await ns.runner.run("iptables-save", ["-t", "nat"]);
-            assert.match(saved.stdout, /^-A KUBE-SERVICES /m, "the rules stay after SIGTERM");
-          } finally {
-            await child.stop("SIGKILL", 2_000);
-          }
-        });
+        await t.step(
+          "serves /healthz and /metrics after the first sync; SIGTERM exits 0 within 2 s, rules stay",
+          async () => {
+            const child = startProxy(ns.name, config);
+            try {
+              await firstSync(child);
+              // While it runs: healthy, and the metrics count the sync that happened.
+              const healthz = await ns.runner.run("curl", [
+                "-sS",
+                "http://127.0.0.1:10256/healthz",
+              ]);
+              assert.match(healthz.stdout, /"currentTime"/, healthz.stderr);
+              const metrics = await ns.runner.run("curl", [
+                "-sS",
+                "http://127.0.0.1:10249/metrics",
+              ]);
+              const count =
+                /^kubeproxy_sync_proxy_rules_duration_seconds_count(?:\{[^}]*\})? (\d+)/m
+                  .exec(metrics.stdout);
+              assert.ok(Number(count?.[1]) > 0, metrics.stdout.slice(0, 2000));
+              const start = performance.now();
+              const code = await child.stop("SIGTERM", 5_000);
+              const elapsed = performance.now() - start;
+              assert.equal(code, 0, child.recentOutput());
+              assert.ok(elapsed < 2_500, `took ${Math.round(elapsed)} ms`);
+              const saved = await ns.runner.run("iptables-save", ["-t", "nat"]);
+              assert.match(saved.stdout, /^-A KUBE-SERVICES /m, "the rules stay after SIGTERM");
+            } finally {
+              await child.stop("SIGKILL", 2_000);
+            }
+          },
+        );
 
         await t.step("a second signal during shutdown exits at once (128 + signal)", async () => {
           const child = startProxy(ns.name, config);
