@@ -81,16 +81,21 @@ export interface ProxyBackend {
 
 /** The kernel refused (or the tool could not run) a ruleset; nothing of it was applied. */
 export class ApplyError extends Error {
+  /** Every family whose transaction failed in this sync (`family` first). */
+  readonly families: readonly ("IPv4" | "IPv6")[];
+
   /**
    * @param message What failed, including the tool's message and the offending line.
-   * @param family The IP family whose transaction failed.
+   * @param family The IP family whose transaction failed (the first, when several did).
+   * @param options `families` lists every failed family when more than one did.
    */
   constructor(
     message: string,
     readonly family: "IPv4" | "IPv6",
-    options?: ErrorOptions,
+    options?: ErrorOptions & { families?: readonly ("IPv4" | "IPv6")[] },
   ) {
     super(message, options);
     this.name = "ApplyError";
+    this.families = options?.families ?? [family];
   }
 }

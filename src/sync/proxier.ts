@@ -275,7 +275,7 @@ export class Proxier {
   #recordFailure(error: unknown, full: boolean): void {
     const o = this.#o;
     this.#needFull = true;
-    const families: readonly IPFamily[] = error instanceof ApplyError ? [error.family] : o.families;
+    const families: readonly IPFamily[] = error instanceof ApplyError ? error.families : o.families;
     for (const family of families) {
       const labels = { ip_family: family };
       o.metrics.iptablesRestoreFailures?.inc(labels);

@@ -332,10 +332,6 @@ Deno.test("iptables-restore fails: previous rules stay, error logged once per ca
 });
 
 Deno.test({
-  // BUG: IptablesBackend.sync() logs "Failed to sync iptables rules" at error level on every
-  // failed attempt, on top of the proxier's once-per-cause error, so a persistent failure
-  // repeats an E line every retry.
-  ignore: true,
   name: "iptables-restore fails repeatedly: the log has one error line per distinct cause in total",
   async fn() {
     await withApi(async (api) => {
@@ -353,9 +349,6 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: IptablesBackend.sync() throws only the first family's ApplyError, so Proxier counts the
-  // failure for IPv4 alone; when ip6tables-restore fails too, the IPv6 series stays 0.
-  ignore: true,
   name: "iptables-restore fails in both families: the restore-failure metric counts each family",
   async fn() {
     await withApi(async (api) => {

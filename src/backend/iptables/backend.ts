@@ -111,7 +111,8 @@ export class IptablesBackend implements ProxyBackend {
   /**
    * Renders and applies both families. Full when `request.full`, on the first sync and after
    * a failure; otherwise only changed service ports are rewritten. A family that fails keeps
-   * its previous rules; the other family is still synced; the first error is thrown.
+   * its previous rules; the other family is still synced; one ApplyError names every family
+   * that failed.
    */
   async sync(request: SyncRequest): Promise<SyncOutcome> {
     const probe = await this.#probeHost();
@@ -120,7 +121,7 @@ export class IptablesBackend implements ProxyBackend {
     let partial = false;
     let rulesWritten = 0;
     let bytesWritten = 0;
-    let firstError: unknown = null;
+    const failures: { family: IPFamily; error: unknown }[] = [];
 
     for (const family of FAMILIES) {
       const snapshot = familySnapshot(request.snapshot, family);
@@ -182,19 +183,24 @@ export class IptablesBackend implements ProxyBackend {
         this.#needFull[family] = true;
         this.stats.restoreFailures[family]++;
         if (!wantFull) this.stats.partialRestoreFailures[family]++;
-        this.#deps.log.error("Failed to sync iptables rules", {
+        // The sync loop logs each distinct failure once at error level; this is the detail.
+        this.#deps.log.info("Failed to sync iptables rules", {
           family,
           full: wantFull,
           error: error instanceof Error ? error.message : String(error),
-        });
-        firstError ??= error;
+        }, 2);
+        failures.push({ family, error });
       }
     }
 
-    if (firstError !== null) {
-      if (firstError instanceof ApplyError) throw firstError;
-      const message = firstError instanceof Error ? firstError.message : String(firstError);
-      throw new ApplyError(`iptables sync failed: ${message}`, "IPv4", { cause: firstError });
+    const [first, ...others] = failures;
+    if (first !== undefined) {
+      const message = (error: unknown) => error instanceof Error ? error.message : String(error);
+      throw new ApplyError(
+        [first, ...others].map((f) => message(f.error)).join("\n"),
+        first.family,
+        { cause: first.error, families: failures.map((f) => f.family) },
+      );
     }
     return {
       kind: full ? "full" : partial ? "partial" : "skipped",
