@@ -190,7 +190,8 @@ export interface ProxySnapshot {
   readonly podCIDRs: readonly string[];
   /** How to recognise traffic from local pods in this family. */
   readonly localDetector: LocalTrafficDetector;
-  /** Sum of `allReachableEndpoints.length`: upstream's large-cluster-mode measure. */
+  /** Sum of `allReachableEndpoints.length`: the endpoints that get rules (upstream sizes its
+   * large-cluster mode on all endpoints, ready or not). */
   readonly reachableEndpointCount: number;
 }
 
