@@ -1,10 +1,20 @@
 /**
- * Benchmarks, printed as a Markdown table. Not timed tests: goals are reported, not enforced.
+ * Benchmarks, printed as Markdown tables and saved as JSON. Not timed tests: goals are reported
+ * (✅ / ❌), never enforced.
  *
- * Run: `deno run --allow-read --allow-env --allow-sys --v8-flags=--expose-gc scripts/bench.ts`
- * (or `deno task bench`). Options: `--only=model[,other]`, `--services=N`, `--endpoints=M`.
+ * Run: `deno task bench` (root for the kernel steps, which run in throwaway network namespaces;
+ * elsewhere they are skipped with the reason). Options:
  *
- * To add a section, write `function benchX(args): BenchRow[] | Promise<BenchRow[]>` and register it in
+ * - `--only=model,cluster`: sections to run (default all);
+ * - model section: `--services=N` (default 10000), `--endpoints=M` (default 10);
+ * - cluster section (scripts/bench/cluster_scale.ts): `--sizes=1k,5k,10k,1kx100` (default, the
+ *   full matrix, several minutes), `--modes=iptables,nftables`, `--budget=SECONDS` or
+ *   `--budget=10k:600,1k:60` (per size; a run past its budget is reported "over budget"),
+ *   `--changes=25` (one-endpoint changes timed per run), `--no-baseline` (skip the upstream-shaped
+ *   nftables load), `--iptables-legacy`;
+ * - `--json=PATH`: where to write every number (default dist/bench.json).
+ *
+ * To add a section, write `function benchX(args): Promise<SectionOutput>` and register it in
  * `sections`; reuse `makeSyntheticCluster` so numbers stay comparable.
  *
  * @module
@@ -17,6 +27,15 @@ import {
   withEndpointReadyFlipped,
 } from "./bench/synthetic_cluster.ts";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { runClusterScale } from "./bench/cluster_scale.ts";
+import {
+  type BenchMode,
+  type Budgets,
+  type ClusterSize,
+  parseBudgets,
+  parseModes,
+  parseSizes,
+} from "./bench/cluster_report.ts";
 
 /** One line of the result table. */
 export interface BenchRow {
@@ -32,18 +51,63 @@ export interface BenchRow {
 export interface BenchArgs {
   /** Sections to run; null for all. */
   readonly only: readonly string[] | null;
-  /** Services in the synthetic cluster. */
+  /** Services in the synthetic cluster (model section). */
   readonly services: number;
-  /** Endpoints per Service. */
+  /** Endpoints per Service (model section). */
   readonly endpoints: number;
+  /** Cluster section: sizes; null for the full matrix. */
+  readonly sizes: readonly ClusterSize[] | null;
+  /** Cluster section: modes; null for both. */
+  readonly modes: readonly BenchMode[] | null;
+  /** Cluster section: budgets; null for the defaults. */
+  readonly budgets: Budgets | null;
+  /** Cluster section: one-endpoint changes per run. */
+  readonly changes: number;
+  /** Cluster section: load the upstream-shaped nftables baseline. */
+  readonly baseline: boolean;
+  /** Cluster section: use iptables-legacy. */
+  readonly iptablesLegacy: boolean;
+  /** Where the JSON goes. */
+  readonly json: string;
 }
 
-/** A section may be async (backend sections will spawn tools). */
-type Section = (args: BenchArgs) => BenchRow[] | Promise<BenchRow[]>;
+/** What a section prints (Markdown lines) and saves (its numbers, as plain data). */
+export interface SectionOutput {
+  readonly lines: readonly string[];
+  readonly data: unknown;
+}
+
+/** A section; async because the cluster section starts processes. */
+type Section = (args: BenchArgs) => Promise<SectionOutput>;
 
 const sections: Record<string, Section> = {
-  model: benchModel,
+  model: (args) => {
+    const rows = benchModel(args);
+    return Promise.resolve({ lines: modelTable(rows), data: rows });
+  },
+  cluster: async (args) => {
+    const lines: string[] = [];
+    const report = await runClusterScale({
+      ...(args.sizes === null ? {} : { sizes: args.sizes }),
+      ...(args.modes === null ? {} : { modes: args.modes }),
+      ...(args.budgets === null ? {} : { budgets: args.budgets }),
+      changes: args.changes,
+      baseline: args.baseline,
+      iptablesLegacy: args.iptablesLegacy,
+      print: (line) => lines.push(line),
+    });
+    return { lines, data: report };
+  },
 };
+
+/** The model section's rows as a Markdown table. */
+export function modelTable(rows: readonly BenchRow[]): string[] {
+  return [
+    "| measurement | result | goal |",
+    "|---|---|---|",
+    ...rows.map((row) => `| ${row.name} | ${row.value} | ${row.goal ?? ""} |`),
+  ];
+}
 
 const encoder = new TextEncoder();
 
@@ -223,21 +287,43 @@ function benchModel(args: BenchArgs): BenchRow[] {
   return rows;
 }
 
-function parseArgs(argv: readonly string[]): BenchArgs {
+const USAGE = "use --only=, --services=, --endpoints=, --sizes=, --modes=, --budget=, " +
+  "--changes=, --no-baseline, --iptables-legacy, --json=";
+
+/** Parses the command line; throws on anything unknown. */
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   let only: string[] | null = null;
   let services = 10000;
   let endpoints = 10;
+  let sizes: ClusterSize[] | null = null;
+  let modes: BenchMode[] | null = null;
+  let budgets: Budgets | null = null;
+  let changes = 25;
+  let baseline = true;
+  let iptablesLegacy = false;
+  let json = "dist/bench.json";
   for (const arg of argv) {
-    const [flag, value = ""] = arg.split("=", 2);
+    const eq = arg.indexOf("=");
+    const flag = eq < 0 ? arg : arg.slice(0, eq);
+    const value = eq < 0 ? "" : arg.slice(eq + 1);
     if (flag === "--only") only = value.split(",").filter((s) => s !== "");
     else if (flag === "--services") services = Number(value);
     else if (flag === "--endpoints") endpoints = Number(value);
-    else {throw new Error(
-        `Unknown argument ${JSON.stringify(arg)}: use --only=, --services=, --endpoints=`,
-      );}
+    else if (flag === "--sizes") sizes = parseSizes(value);
+    else if (flag === "--modes") modes = parseModes(value);
+    else if (flag === "--budget") budgets = parseBudgets(value);
+    else if (flag === "--changes") changes = Number(value);
+    else if (flag === "--no-baseline") baseline = false;
+    else if (flag === "--iptables-legacy") iptablesLegacy = true;
+    else if (flag === "--json" && value !== "") json = value;
+    else throw new Error(`Unknown argument ${JSON.stringify(arg)}: ${USAGE}`);
   }
   for (const name of only ?? []) {
-    if (!(name in sections)) throw new Error(`Unknown section ${JSON.stringify(name)}`);
+    if (!(name in sections)) {
+      throw new Error(
+        `Unknown section ${JSON.stringify(name)}: use ${Object.keys(sections).join(", ")}`,
+      );
+    }
   }
   if (!Number.isInteger(services) || services < 1 || services > 65000) {
     throw new Error(`--services must be an integer in [1, 65000]: got ${JSON.stringify(services)}`);
@@ -245,7 +331,21 @@ function parseArgs(argv: readonly string[]): BenchArgs {
   if (!Number.isInteger(endpoints) || endpoints < 1) {
     throw new Error(`--endpoints must be a positive integer: got ${JSON.stringify(endpoints)}`);
   }
-  return { only, services, endpoints };
+  if (!Number.isInteger(changes) || changes < 1) {
+    throw new Error(`--changes must be a positive integer: got ${JSON.stringify(changes)}`);
+  }
+  return {
+    only,
+    services,
+    endpoints,
+    sizes,
+    modes,
+    budgets,
+    changes,
+    baseline,
+    iptablesLegacy,
+    json,
+  };
 }
 
 /** The CPU model when readable (Deno 2 needs --allow-all for /proc), else "". */
@@ -258,9 +358,28 @@ function cpuModel(): string {
   }
 }
 
+/** What `--json` gets: when, where, how, and each section's numbers. */
+export interface BenchDocument {
+  /** ISO time the run started. */
+  readonly date: string;
+  /** The command line, for rerunning. */
+  readonly command: string;
+  readonly machine: {
+    readonly os: string;
+    readonly arch: string;
+    readonly cpus: number;
+    readonly cpuModel: string;
+    readonly deno: string;
+    readonly v8: string;
+  };
+  /** Section name → its data. */
+  readonly sections: Readonly<Record<string, unknown>>;
+}
+
 async function main(): Promise<void> {
-  const args = parseArgs(Deno.args);
+  const args = parseBenchArgs(Deno.args);
   const names = args.only ?? Object.keys(sections);
+  const date = new Date().toISOString();
   const model = cpuModel();
   const gcNote = (globalThis as { gc?: unknown }).gc === undefined
     ? " (no --expose-gc: heap numbers include garbage)"
@@ -268,20 +387,39 @@ async function main(): Promise<void> {
   print("## deno-kube-proxy benchmarks");
   print();
   print(
-    `Machine: ${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs` +
+    `${date}. Machine: ${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} CPUs` +
       `${model === "" ? "" : ` (${model})`}, Deno ${Deno.version.deno}, V8 ${Deno.version.v8}` +
       gcNote,
   );
-  print();
-  print("| section | measurement | result | goal |");
-  print("|---|---|---|---|");
+  const data: Record<string, unknown> = {};
   for (const name of names) {
     const section = sections[name];
     if (section === undefined) continue;
-    for (const row of await section(args)) {
-      print(`| ${name} | ${row.name} | ${row.value} | ${row.goal ?? ""} |`);
-    }
+    const out = await section(args);
+    print();
+    print(`### ${name}`);
+    print();
+    for (const line of out.lines) print(line);
+    data[name] = out.data;
   }
+  const doc: BenchDocument = {
+    date,
+    command: ["deno task bench", ...Deno.args].join(" "),
+    machine: {
+      os: Deno.build.os,
+      arch: Deno.build.arch,
+      cpus: navigator.hardwareConcurrency,
+      cpuModel: model,
+      deno: Deno.version.deno,
+      v8: Deno.version.v8,
+    },
+    sections: data,
+  };
+  const dir = args.json.includes("/") ? args.json.slice(0, args.json.lastIndexOf("/")) : ".";
+  Deno.mkdirSync(dir, { recursive: true });
+  Deno.writeTextFileSync(args.json, JSON.stringify(doc, null, 2) + "\n");
+  print();
+  print(`Numbers saved to ${args.json}.`);
 }
 
 if (import.meta.main) await main();
