@@ -20,9 +20,10 @@
  * @module
  */
 
-import { EndpointTable, type TableSnapshot } from "../src/model/mod.ts";
+import type { EndpointTable, TableSnapshot } from "../src/model/mod.ts";
 import {
   makeSyntheticCluster,
+  syncedTableOf,
   type SyntheticCluster,
   withEndpointReadyFlipped,
 } from "./bench/synthetic_cluster.ts";
@@ -146,19 +147,7 @@ function goal(value: number, limit: number): string {
 }
 
 function buildTable(cluster: SyntheticCluster): { table: EndpointTable; snap: TableSnapshot } {
-  const table = new EndpointTable({
-    nodeName: cluster.nodeName,
-    detectLocalMode: "ClusterCIDR",
-    clusterCIDRs: [cluster.clusterCIDR],
-    bridgeInterface: "",
-    interfaceNamePrefix: "",
-  });
-  table.onNodeAdd(cluster.node);
-  table.markSynced("node");
-  for (const svc of cluster.services) table.onServiceAdd(svc);
-  table.markSynced("services");
-  for (const slice of cluster.slices) table.onEndpointSliceAdd(slice);
-  table.markSynced("endpointSlices");
+  const table = syncedTableOf(cluster);
   return { table, snap: table.snapshot() };
 }
 

@@ -35,7 +35,7 @@ import { runNft } from "../../src/backend/nftables/apply.ts";
 import { replaceTransaction } from "../../src/backend/nftables/render.ts";
 import { TableModel } from "../../src/backend/nftables/table_model.ts";
 import { SILENT_LOGGER } from "../../src/log.ts";
-import { EndpointTable } from "../../src/model/mod.ts";
+import type { EndpointTable } from "../../src/model/mod.ts";
 import {
   type CommandResult,
   type CommandRunner,
@@ -65,7 +65,7 @@ import { upstreamShapeTransaction } from "./nft_upstream_shape.ts";
 import { gnuTimePath, maxPeak, peakRssMiB, PeakRssRunner, type ToolRun } from "./rss.ts";
 import {
   makeSyntheticCluster,
-  type SyntheticCluster,
+  syncedTableOf,
   withEndpointReadyFlipped,
 } from "./synthetic_cluster.ts";
 
@@ -152,23 +152,6 @@ class DeadlineRunner implements CommandRunner {
   }
 }
 
-function syncedTable(cluster: SyntheticCluster): EndpointTable {
-  const table = new EndpointTable({
-    nodeName: cluster.nodeName,
-    detectLocalMode: "ClusterCIDR",
-    clusterCIDRs: [cluster.clusterCIDR],
-    bridgeInterface: "",
-    interfaceNamePrefix: "",
-  });
-  table.onNodeAdd(cluster.node);
-  table.markSynced("node");
-  for (const s of cluster.services) table.onServiceAdd(s);
-  table.markSynced("services");
-  for (const s of cluster.slices) table.onEndpointSliceAdd(s);
-  table.markSynced("endpointSlices");
-  return table;
-}
-
 function textBytes(lines: readonly string[]): number {
   let bytes = 0;
   for (const line of lines) bytes += line.length + 1;
@@ -237,7 +220,7 @@ export async function measureRun(
     });
     const heapInput = heapMiB();
     let t = performance.now();
-    const table = syncedTable(cluster);
+    const table = syncedTableOf(cluster);
     let snapshot = table.snapshot();
     const buildMs = performance.now() - t;
     const heapAfter = heapMiB();

@@ -21,12 +21,12 @@ import { renderIptables } from "../../src/backend/iptables/render.ts";
 import type { RenderOptions } from "../../src/backend/backend.ts";
 import { SILENT_LOGGER } from "../../src/log.ts";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
-import { EndpointTable, type TableSnapshot } from "../../src/model/mod.ts";
+import type { EndpointTable, TableSnapshot } from "../../src/model/mod.ts";
 import type { CommandResult, CommandRunner, RunOptions } from "../../src/runner.ts";
 import { createNamespace, kernelTestSkipReason } from "../../tests/fixtures/netns.ts";
 import {
   makeSyntheticCluster,
-  type SyntheticCluster,
+  syncedTableOf,
   withEndpointReadyFlipped,
 } from "./synthetic_cluster.ts";
 
@@ -112,23 +112,6 @@ function median(values: readonly number[]): number {
     : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
-function syncedTable(cluster: SyntheticCluster): EndpointTable {
-  const table = new EndpointTable({
-    nodeName: cluster.nodeName,
-    detectLocalMode: "ClusterCIDR",
-    clusterCIDRs: [cluster.clusterCIDR],
-    bridgeInterface: "",
-    interfaceNamePrefix: "",
-  });
-  table.onNodeAdd(cluster.node);
-  for (const s of cluster.services) table.onServiceAdd(s);
-  for (const s of cluster.slices) table.onEndpointSliceAdd(s);
-  table.markSynced("services");
-  table.markSynced("endpointSlices");
-  table.markSynced("node");
-  return table;
-}
-
 /** Runs the `iptables*` tools as their `-legacy` variants. */
 class LegacyRunner implements CommandRunner {
   constructor(private readonly inner: CommandRunner) {}
@@ -176,7 +159,7 @@ export async function benchIptables(opts: IptablesBenchOptions = {}): Promise<Ip
   let partial: PartialSyncRow | null = null;
   for (const services of [...new Set([...sizes, partialSize])].sort((a, b) => a - b)) {
     const cluster = makeSyntheticCluster({ services, endpointsPerService: perService });
-    const table = syncedTable(cluster);
+    const table = syncedTableOf(cluster);
     const snapshot = table.snapshot();
     gc();
     let t = performance.now();

@@ -26,11 +26,12 @@ import { replaceTransaction } from "../../src/backend/nftables/render.ts";
 import { objectCount } from "../../src/backend/nftables/ruleset.ts";
 import { TableModel } from "../../src/backend/nftables/table_model.ts";
 import { SILENT_LOGGER } from "../../src/log.ts";
-import { EndpointTable } from "../../src/model/mod.ts";
+import type { EndpointTable } from "../../src/model/mod.ts";
 import { type CommandRunner, DenoCommandRunner, NetnsRunner } from "../../src/runner.ts";
 import { upstreamShapeTransaction } from "./nft_upstream_shape.ts";
 import {
   makeSyntheticCluster,
+  syncedTableOf,
   type SyntheticCluster,
   withEndpointReadyFlipped,
 } from "./synthetic_cluster.ts";
@@ -103,23 +104,6 @@ function variantOf(cluster: SyntheticCluster, variant: NftBenchVariant): Synthet
   return { ...cluster, services };
 }
 
-function tableOf(cluster: SyntheticCluster): EndpointTable {
-  const table = new EndpointTable({
-    nodeName: cluster.nodeName,
-    detectLocalMode: "ClusterCIDR",
-    clusterCIDRs: [cluster.clusterCIDR],
-    bridgeInterface: "",
-    interfaceNamePrefix: "",
-  });
-  table.onNodeAdd(cluster.node);
-  for (const s of cluster.services) table.onServiceAdd(s);
-  for (const s of cluster.slices) table.onEndpointSliceAdd(s);
-  table.markSynced("services");
-  table.markSynced("endpointSlices");
-  table.markSynced("node");
-  return table;
-}
-
 async function timed(fn: () => Promise<void>): Promise<number> {
   const start = performance.now();
   await fn();
@@ -166,7 +150,7 @@ async function measure(
     makeSyntheticCluster({ services, endpointsPerService: endpoints }),
     variant,
   );
-  const table = tableOf(cluster);
+  const table = syncedTableOf(cluster);
   const snapshot = table.snapshot();
 
   let lines: string[] = [];

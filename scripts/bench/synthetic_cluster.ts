@@ -11,6 +11,7 @@
  */
 
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import { EndpointTable } from "../../src/model/mod.ts";
 
 /** Shape of the generated cluster. */
 export interface SyntheticClusterOptions {
@@ -134,4 +135,22 @@ export function withEndpointReadyFlipped(slice: V1EndpointSlice, k: number): V1E
   });
   const rv = Number(slice.metadata?.resourceVersion ?? "1") + 1;
   return { ...slice, metadata: { ...slice.metadata, resourceVersion: String(rv) }, endpoints };
+}
+
+/** An endpoint table holding all of `cluster`, seen from its node, with every source synced. */
+export function syncedTableOf(cluster: SyntheticCluster): EndpointTable {
+  const table = new EndpointTable({
+    nodeName: cluster.nodeName,
+    detectLocalMode: "ClusterCIDR",
+    clusterCIDRs: [cluster.clusterCIDR],
+    bridgeInterface: "",
+    interfaceNamePrefix: "",
+  });
+  table.onNodeAdd(cluster.node);
+  for (const s of cluster.services) table.onServiceAdd(s);
+  for (const s of cluster.slices) table.onEndpointSliceAdd(s);
+  table.markSynced("node");
+  table.markSynced("services");
+  table.markSynced("endpointSlices");
+  return table;
 }
