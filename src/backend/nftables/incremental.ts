@@ -25,6 +25,41 @@ export interface FamilyTransaction {
   readonly staleChains: readonly string[];
 }
 
+/** The statements of one transaction, grouped by what they do. */
+export interface TransactionParts {
+  readonly flushes: readonly string[];
+  readonly elementDeletes: readonly string[];
+  readonly setDeletes: readonly string[];
+  readonly setAdds: readonly string[];
+  readonly chainAdds: readonly string[];
+  readonly ruleAdds: readonly string[];
+  readonly elementAdds: readonly string[];
+}
+
+/**
+ * Puts the parts in the one order nft accepts: flushed rules stop using a map or set before it
+ * is deleted; maps, sets and chains exist before rules and elements name them.
+ */
+export function orderedTransaction(
+  parts: TransactionParts,
+  objects: number,
+  staleChains: readonly string[],
+): FamilyTransaction {
+  return {
+    lines: [
+      ...parts.flushes,
+      ...parts.elementDeletes,
+      ...parts.setDeletes,
+      ...parts.setAdds,
+      ...parts.chainAdds,
+      ...parts.ruleAdds,
+      ...parts.elementAdds,
+    ],
+    objects,
+    staleChains,
+  };
+}
+
 function sameRules(a: NftChain, b: NftChain): boolean {
   if (a.rules.length !== b.rules.length) return false;
   for (let i = 0; i < a.rules.length; i++) if (a.rules[i] !== b.rules[i]) return false;
@@ -119,20 +154,11 @@ export function diffTransaction(prev: NftRuleset, next: NftRuleset): FamilyTrans
   }
   objects += ruleAdds.length;
 
-  return {
-    // Rules that use a set go before the set is deleted; chains exist before elements name them.
-    lines: [
-      ...flushes,
-      ...elementDeletes,
-      ...setDeletes,
-      ...setAdds,
-      ...chainAdds,
-      ...ruleAdds,
-      ...elementAdds,
-    ],
+  return orderedTransaction(
+    { flushes, elementDeletes, setDeletes, setAdds, chainAdds, ruleAdds, elementAdds },
     objects,
-    staleChains: stale,
-  };
+    stale,
+  );
 }
 
 /**

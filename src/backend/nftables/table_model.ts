@@ -17,7 +17,7 @@
 
 import type { RenderOptions } from "../backend.ts";
 import { compareServicePorts, type ProxySnapshot, type ServicePort } from "../../model/mod.ts";
-import type { FamilyTransaction } from "./incremental.ts";
+import { type FamilyTransaction, orderedTransaction } from "./incremental.ts";
 import {
   endpointMapName,
   endpointsBase,
@@ -364,21 +364,11 @@ export class TableModel {
       objects += elements.size;
     }
     objects += ruleAdds.length;
-    return {
-      // Rules that use a map go before the map is deleted; maps and chains exist before rules
-      // and elements name them.
-      lines: [
-        ...flushes,
-        ...elementDeletes,
-        ...setDeletes,
-        ...setAdds,
-        ...chainAdds,
-        ...ruleAdds,
-        ...elementAdds,
-      ],
+    return orderedTransaction(
+      { flushes, elementDeletes, setDeletes, setAdds, chainAdds, ruleAdds, elementAdds },
       objects,
-      staleChains: stale,
-    };
+      stale,
+    );
   }
 
   #claim(sp: ServicePort, c: Contribution): void {
