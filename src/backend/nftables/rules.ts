@@ -23,7 +23,6 @@ import {
   affinityKey,
   BASE_CHAINS,
   endpointMapName,
-  endpointsBase,
   largeListsMapName,
   largePickChainName,
   NAMES,
@@ -398,25 +397,48 @@ function declareFixedChains(b: RulesetBuilder, ctx: Context): void {
 }
 
 /**
- * Everything one service port puts into its family's table. Elements are claims: when two
- * service ports write the same key (a misconfiguration such as a shared NodePort), the first in
- * snapshot order wins, in full and incremental syncs alike.
+ * One destination's endpoint list in a pick family. Its elements (`KEY . i : ip . port`) live in
+ * the map of the list's size; the model keeps the list itself (the snapshot's own array), not
+ * the elements, so a hundred thousand endpoints cost no extra strings until they are written.
+ */
+export interface EndpointList {
+  /** The pick family, which names the maps the elements go to. */
+  readonly family: PickFamily;
+  /** The destination key the elements are numbered under (`ip . proto . port`, `proto . port`). */
+  readonly key: string;
+  /** The endpoints, in element order. */
+  readonly endpoints: readonly Endpoint[];
+}
+
+/**
+ * Everything one service port puts into its family's table. Elements and endpoint lists are
+ * claims: when two service ports write the same key (a misconfiguration such as a shared
+ * NodePort), the first in snapshot order wins, in full and incremental syncs alike.
  */
 export interface Contribution {
-  /**
-   * The claim namespace of each element, parallel to `keys` and `rests`: the set or map name, or
-   * for endpoint lists the pick family's base (`service-endpoints`), whose elements go to the map
-   * of their list's size.
-   */
+  /** The set or map of each element, parallel to `keys` and `rests`. */
   readonly sets: readonly string[];
+  /** Each element's key. */
   readonly keys: readonly string[];
-  /**
-   * The text after the key (see `NftSet.elements`); for endpoint lists prefixed by the list size
-   * and `|` (`3| : 10.0.0.1 . 8080`).
-   */
+  /** The text after each key (see `NftSet.elements`). */
   readonly rests: readonly string[];
+  /** Endpoint lists, claimed per (pick family, key). */
+  readonly lists: readonly EndpointList[];
   /** Per-service chains (ClientIP affinity only). */
   readonly chains: readonly NftChain[];
+}
+
+/**
+ * The `…-large` verdict-map element of a list longer than the preset sizes, which sends its
+ * destination to the pick chain of its size; null for preset sizes.
+ */
+export function largeListRest(family: PickFamily, n: number): string | null {
+  return n > PRESET_LIST_SIZES ? ` : goto ${largePickChainName(family, n)}` : null;
+}
+
+/** The element text after the key for an endpoint in a pick map: ` : ip . port`. */
+export function endpointElementRest(ep: Endpoint): string {
+  return ` : ${ep.ip} . ${ep.port}`;
 }
 
 /** `ip:port` or `[ip]:port` for a DNAT statement. */
@@ -430,21 +452,14 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   const keys: string[] = [];
   const rests: string[] = [];
   const chains: NftChain[] = [];
+  const lists: EndpointList[] = [];
   const add = (set: string, key: string, rest = "") => {
     sets.push(set);
     keys.push(key);
     rests.push(rest);
   };
   const addEndpoints = (family: PickFamily, key: string, endpoints: readonly Endpoint[]) => {
-    const base = endpointsBase(family);
-    const n = endpoints.length;
-    for (let i = 0; i < n; i++) {
-      const ep = endpoints[i] as Endpoint;
-      add(base, `${key} . ${i}`, `${n}| : ${ep.ip} . ${ep.port}`);
-    }
-    if (n > PRESET_LIST_SIZES) {
-      add(largeListsMapName(family), key, ` : goto ${largePickChainName(family, n)}`);
-    }
+    if (endpoints.length > 0) lists.push({ family, key, endpoints });
   };
 
   const proto = sp.protocol.toLowerCase();
@@ -538,7 +553,7 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   for (const ep of sp.allReachableEndpoints) {
     if (ep.isLocal) add(NAMES.hairpin, `${ep.ip} . ${ep.ip}`);
   }
-  return { sets, keys, rests, chains };
+  return { sets, keys, rests, lists, chains };
 }
 
 /**

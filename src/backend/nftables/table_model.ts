@@ -10,17 +10,24 @@
  * Endpoint lists live in one map per pick family and list size N (`service-endpoints-3`). A list
  * that changes size moves between maps, which is a plain element update: verdict maps (whose
  * updates make the kernel re-validate the whole table) change only when a destination appears,
- * disappears, changes kind, or has a large list whose size changes.
+ * disappears, changes kind, or has a large list whose size changes. The model claims whole
+ * lists (the snapshot's own endpoint arrays) and writes their elements only into transactions,
+ * so the endpoints of a large cluster are held once, by the snapshot.
  *
  * @module
  */
 
 import type { RenderOptions } from "../backend.ts";
-import { compareServicePorts, type ProxySnapshot, type ServicePort } from "../../model/mod.ts";
+import {
+  compareServicePorts,
+  type Endpoint,
+  type ProxySnapshot,
+  type ServicePort,
+} from "../../model/mod.ts";
 import { type FamilyTransaction, orderedTransaction } from "./incremental.ts";
 import {
   endpointMapName,
-  endpointsBase,
+  largeListsMapName,
   PICK_FAMILIES,
   type PickFamily,
   PRESET_LIST_SIZES,
@@ -31,7 +38,9 @@ import {
   contextKey,
   contribute,
   type Contribution,
+  endpointElementRest,
   endpointMapSpec,
+  largeListRest,
   largePickChain,
   skeleton,
 } from "./rules.ts";
@@ -77,12 +86,6 @@ function removeClaim<T>(map: Map<string, Claims<T>>, key: string, owner: Service
   else map.set(key, rest);
 }
 
-/** `3| : 10.0.0.1 . 8080` → [3, ` : 10.0.0.1 . 8080`]. */
-function splitSized(value: string): [number, string] {
-  const bar = value.indexOf("|");
-  return [Number(value.slice(0, bar)), value.slice(bar + 1)];
-}
-
 interface Entry {
   readonly sp: ServicePort;
   readonly contribution: Contribution;
@@ -93,9 +96,12 @@ function isLarge(n: number): boolean {
   return n > PRESET_LIST_SIZES;
 }
 
-const PICK_BASES: ReadonlyMap<string, PickFamily> = new Map(
-  PICK_FAMILIES.map((f) => [endpointsBase(f), f]),
-);
+/** Element key of the `i`th endpoint of the list under `key`. */
+function elementKey(key: string, i: number): string {
+  return `${key} . ${i}`;
+}
+
+type Endpoints = readonly Endpoint[];
 
 /** One family's table: skeleton plus claims. */
 export class TableModel {
@@ -103,8 +109,10 @@ export class TableModel {
   readonly #ctxKey: string;
   readonly #skeleton: NftRuleset;
   readonly #entries = new Map<string, Entry>();
-  /** Claim namespace (set name, or pick family base) → key → claims on the text after the key. */
+  /** Set or map name → key → claims on the text after the key. */
   readonly #elements = new Map<string, Map<string, Claims<string>>>();
+  /** Pick family → destination key → claims on its endpoint list. */
+  readonly #lists = new Map<PickFamily, Map<string, Claims<Endpoints>>>();
   /** Per-service chain name → claims on the chain. */
   readonly #chains = new Map<string, Claims<NftChain>>();
   /** Endpoint map name → number of elements it holds (absent: none). */
@@ -117,7 +125,7 @@ export class TableModel {
     this.#ctxKey = contextKey(ctx);
     this.#skeleton = skeleton(ctx);
     for (const name of this.#skeleton.sets.keys()) this.#elements.set(name, new Map());
-    for (const base of PICK_BASES.keys()) this.#elements.set(base, new Map());
+    for (const family of PICK_FAMILIES) this.#lists.set(family, new Map());
   }
 
   /** The model of `snapshot` from scratch. */
@@ -128,14 +136,10 @@ export class TableModel {
       model.#entries.set(sp.id, { sp, contribution });
       model.#claim(sp, contribution);
     }
-    for (const [base, family] of PICK_BASES) {
-      for (const claims of model.#elements.get(base)?.values() ?? []) {
-        const value = winner(claims);
-        if (value === undefined) continue;
-        const n = splitSized(value)[0];
-        const map = endpointMapName(family, n);
-        model.#mapInfo.set(map, [family, n]);
-        model.#mapSizes.set(map, (model.#mapSizes.get(map) ?? 0) + 1);
+    for (const [family, lists] of model.#lists) {
+      for (const claims of lists.values()) {
+        const endpoints = winner(claims);
+        if (endpoints !== undefined) model.#resize(family, endpoints.length, endpoints.length);
       }
     }
     return model;
@@ -166,18 +170,22 @@ export class TableModel {
       elementsOf.set(name, elements);
     }
     const large: { family: PickFamily; n: number; elements: Map<string, string> }[] = [];
-    for (const [base, family] of PICK_BASES) {
+    for (const [family, lists] of this.#lists) {
       const byLargeSize = new Map<number, Map<string, string>>();
-      for (const [key, claims] of this.#elements.get(base) ?? []) {
-        const value = winner(claims);
-        if (value === undefined) continue;
-        const [n, rest] = splitSized(value);
+      for (const [key, claims] of lists) {
+        const endpoints = winner(claims);
+        if (endpoints === undefined) continue;
+        const n = endpoints.length;
         let elements = isLarge(n) ? byLargeSize.get(n) : elementsOf.get(endpointMapName(family, n));
         if (elements === undefined) {
           elements = new Map();
           byLargeSize.set(n, elements);
         }
-        elements.set(key, rest);
+        for (let i = 0; i < n; i++) {
+          elements.set(elementKey(key, i), endpointElementRest(endpoints[i]!));
+        }
+        const large = largeListRest(family, n);
+        if (large !== null) elementsOf.get(largeListsMapName(family))?.set(key, large);
       }
       for (const n of [...byLargeSize.keys()].sort((a, b) => a - b)) {
         large.push({ family, n, elements: byLargeSize.get(n)! });
@@ -220,6 +228,7 @@ export class TableModel {
     if (contextKey(ctx) !== this.#ctxKey) return null;
 
     const before = new Map<string, Map<string, string | undefined>>();
+    const listsBefore = new Map<PickFamily, Map<string, Endpoints | undefined>>();
     const chainsBefore = new Map<string, NftChain | undefined>();
     const note = (c: Contribution) => {
       for (let i = 0; i < c.sets.length; i++) {
@@ -228,6 +237,11 @@ export class TableModel {
         let seen = before.get(ns);
         if (seen === undefined) before.set(ns, seen = new Map());
         if (!seen.has(key)) seen.set(key, winner(this.#elements.get(ns)?.get(key)));
+      }
+      for (const { family, key } of c.lists) {
+        let seen = listsBefore.get(family);
+        if (seen === undefined) listsBefore.set(family, seen = new Map());
+        if (!seen.has(key)) seen.set(key, winner(this.#lists.get(family)?.get(key)));
       }
       for (const chain of c.chains) {
         if (!chainsBefore.has(chain.name)) {
@@ -268,33 +282,45 @@ export class TableModel {
     const sizesBefore = new Map<string, number>();
     const resize = (family: PickFamily, n: number, delta: number) => {
       const map = endpointMapName(family, n);
-      this.#mapInfo.set(map, [family, n]);
-      const size = this.#mapSizes.get(map) ?? 0;
-      if (!sizesBefore.has(map)) sizesBefore.set(map, size);
-      if (size + delta === 0) this.#mapSizes.delete(map);
-      else this.#mapSizes.set(map, size + delta);
+      if (!sizesBefore.has(map)) sizesBefore.set(map, this.#mapSizes.get(map) ?? 0);
+      this.#resize(family, n, delta);
     };
     for (const [ns, keys] of before) {
       const claims = this.#elements.get(ns);
       if (claims === undefined) continue;
-      const family = PICK_BASES.get(ns);
       for (const [key, was] of keys) {
         const now = winner(claims.get(key));
         if (now === was) continue;
-        if (family === undefined) {
-          if (was !== undefined) push(deletes, ns, () => []).push(key);
-          if (now !== undefined) push(adds, ns, () => new Map()).set(key, now);
-          continue;
+        if (was !== undefined) push(deletes, ns, () => []).push(key);
+        if (now !== undefined) push(adds, ns, () => new Map()).set(key, now);
+      }
+    }
+    for (const [family, keys] of listsBefore) {
+      const claims = this.#lists.get(family)!;
+      for (const [key, was] of keys) {
+        const now = winner(claims.get(key));
+        if (now === was) continue;
+        const wasN = was?.length ?? 0;
+        const nowN = now?.length ?? 0;
+        // Same size: the elements stay in their map and only those that differ are replaced.
+        const sameMap = wasN === nowN;
+        for (let i = 0; i < wasN; i++) {
+          if (sameMap && sameEndpoint(was![i]!, now![i]!)) continue;
+          push(deletes, endpointMapName(family, wasN), () => []).push(elementKey(key, i));
         }
-        if (was !== undefined) {
-          const n = splitSized(was)[0];
-          push(deletes, endpointMapName(family, n), () => []).push(key);
-          resize(family, n, -1);
+        for (let i = 0; i < nowN; i++) {
+          if (sameMap && sameEndpoint(was![i]!, now![i]!)) continue;
+          push(adds, endpointMapName(family, nowN), () => new Map())
+            .set(elementKey(key, i), endpointElementRest(now![i]!));
         }
-        if (now !== undefined) {
-          const [n, rest] = splitSized(now);
-          push(adds, endpointMapName(family, n), () => new Map()).set(key, rest);
-          resize(family, n, +1);
+        if (!sameMap) {
+          if (wasN > 0) resize(family, wasN, -wasN);
+          if (nowN > 0) resize(family, nowN, nowN);
+          const largeWas = largeListRest(family, wasN);
+          const largeNow = largeListRest(family, nowN);
+          const largeMap = largeListsMapName(family);
+          if (largeWas !== null) push(deletes, largeMap, () => []).push(key);
+          if (largeNow !== null) push(adds, largeMap, () => new Map()).set(key, largeNow);
         }
       }
     }
@@ -371,10 +397,22 @@ export class TableModel {
     );
   }
 
+  /** Counts `delta` elements into (or out of) the map of `family`'s lists of size `n`. */
+  #resize(family: PickFamily, n: number, delta: number): void {
+    const map = endpointMapName(family, n);
+    this.#mapInfo.set(map, [family, n]);
+    const size = (this.#mapSizes.get(map) ?? 0) + delta;
+    if (size === 0) this.#mapSizes.delete(map);
+    else this.#mapSizes.set(map, size);
+  }
+
   #claim(sp: ServicePort, c: Contribution): void {
     for (let i = 0; i < c.sets.length; i++) {
       const map = this.#elements.get(c.sets[i]!);
       if (map !== undefined) addClaim(map, c.keys[i]!, sp, c.rests[i]!);
+    }
+    for (const list of c.lists) {
+      addClaim(this.#lists.get(list.family)!, list.key, sp, list.endpoints);
     }
     for (const chain of c.chains) addClaim(this.#chains, chain.name, sp, chain);
   }
@@ -384,8 +422,14 @@ export class TableModel {
       const map = this.#elements.get(c.sets[i]!);
       if (map !== undefined) removeClaim(map, c.keys[i]!, sp);
     }
+    for (const list of c.lists) removeClaim(this.#lists.get(list.family)!, list.key, sp);
     for (const chain of c.chains) removeClaim(this.#chains, chain.name, sp);
   }
+}
+
+/** Two endpoints that give the same pick-map element. */
+function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
+  return a === b || (a.ip === b.ip && a.port === b.port);
 }
 
 /** Statement helpers only need a set's name and kind. */
