@@ -62,6 +62,7 @@ import {
   sizeLabel,
 } from "./cluster_report.ts";
 import { upstreamShapeTransaction } from "./nft_upstream_shape.ts";
+import { V8_FLAGS_OPTION } from "../compile.ts";
 import { gnuTimePath, maxPeak, peakRssMiB, PeakRssRunner, type ToolRun } from "./rss.ts";
 import {
   makeSyntheticCluster,
@@ -428,7 +429,8 @@ async function runChild(
     const args = [
       "run",
       "-A", // Deno reads /proc/self/status (VmHWM) only with --allow-all.
-      "--v8-flags=--expose-gc",
+      // The product's own V8 flags (what the compiled binary runs with), plus gc() for heap readings.
+      `${V8_FLAGS_OPTION},--expose-gc`,
       WORKER,
       "--worker",
       `--sizes=${sizeLabel(size)}`,

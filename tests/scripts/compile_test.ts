@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
+import { V8_FLAGS_OPTION } from "../../scripts/compile.ts";
 
 function skipReason(): string | null {
   const denort = Deno.env.get("DENORT_BIN");
@@ -47,4 +48,11 @@ Deno.test({
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /KUBE-SERVICES/);
   },
+});
+
+Deno.test("deno task start runs with the V8 flags the binary is compiled with", () => {
+  assert.ok(
+    denoJson.tasks.start.split(" ").includes(V8_FLAGS_OPTION),
+    `deno.json's start task should pass ${V8_FLAGS_OPTION}: ${denoJson.tasks.start}`,
+  );
 });
