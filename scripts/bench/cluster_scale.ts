@@ -32,7 +32,7 @@ import { IptablesBackend } from "../../src/backend/iptables/backend.ts";
 import { renderIptables } from "../../src/backend/iptables/render.ts";
 import { NftablesBackend } from "../../src/backend/nftables/backend.ts";
 import { runNft } from "../../src/backend/nftables/apply.ts";
-import { replaceTransaction } from "../../src/backend/nftables/render.ts";
+import { replaceTransactionFrom } from "../../src/backend/nftables/render.ts";
 import { TableModel } from "../../src/backend/nftables/table_model.ts";
 import { SILENT_LOGGER } from "../../src/log.ts";
 import type { EndpointTable } from "../../src/model/mod.ts";
@@ -170,7 +170,9 @@ function fullRender(
     const r = renderIptables({ snapshot: snapshot.v4, options: IPTABLES_OPTIONS, full: true });
     return { ms: performance.now() - t, bytes: r.bytes, lines: r.lines.length };
   }
-  const lines = replaceTransaction(TableModel.build(snapshot.v4, NFTABLES_OPTIONS).toRuleset());
+  const { lines } = replaceTransactionFrom(
+    TableModel.build(snapshot.v4, NFTABLES_OPTIONS).source(),
+  );
   const ms = performance.now() - t;
   return { ms, bytes: textBytes(lines), lines: lines.length };
 }

@@ -30,9 +30,8 @@ import {
   deleteTableTransaction,
   familyActive,
   renderNftables,
-  replaceTransaction,
+  replaceTransactionFrom,
 } from "./render.ts";
-import { objectCount } from "./ruleset.ts";
 import { TableModel } from "./table_model.ts";
 
 /** Optional knobs of {@linkcode NftablesBackend}, mostly for tests. */
@@ -178,7 +177,7 @@ export class NftablesBackend implements ProxyBackend {
     if (current !== null) {
       if (full && now - state.lastFullAt >= this.#refreshIntervalMs) {
         next = TableModel.build(snapshot, options);
-        tx = refreshTransaction(current.toRuleset(), next.toRuleset());
+        tx = refreshTransaction(current.source(), next.source());
       } else {
         kind = "partial";
         // The model moves itself; on failure it is dropped below and the table replaced.
@@ -195,8 +194,7 @@ export class NftablesBackend implements ProxyBackend {
     if (tx === null || next === null) {
       kind = "full";
       next = TableModel.build(snapshot, options);
-      const ruleset = next.toRuleset();
-      tx = { lines: replaceTransaction(ruleset), objects: objectCount(ruleset), staleChains: [] };
+      tx = { ...replaceTransactionFrom(next.source()), staleChains: [] };
     }
     if (tx.lines.length === 0) {
       state.committed = next;

@@ -12,7 +12,7 @@
  */
 
 import type { IPFamily } from "../../model/mod.ts";
-import type { NftChain, NftRuleset, NftSet } from "./ruleset.ts";
+import type { NftChain, NftRuleset, NftRulesetSource, NftSetDeclaration } from "./ruleset.ts";
 import { Statements } from "./ruleset.ts";
 
 /** One family's transaction, with what it does to the chain bookkeeping. */
@@ -66,7 +66,7 @@ function sameRules(a: NftChain, b: NftChain): boolean {
   return true;
 }
 
-function sameDeclaration(a: NftSet, b: NftSet): boolean {
+function sameDeclaration(a: NftSetDeclaration, b: NftSetDeclaration): boolean {
   return a.kind === b.kind && a.spec === b.spec && a.dynamic === b.dynamic;
 }
 
@@ -166,7 +166,10 @@ export function diffTransaction(prev: NftRuleset, next: NftRuleset): FamilyTrans
  * again (repairing anything that drifted), but the table stays, so the kernel-filled affinity
  * set keeps its entries and established sessions stay sticky.
  */
-export function refreshTransaction(prev: NftRuleset, next: NftRuleset): FamilyTransaction {
+export function refreshTransaction(
+  prev: NftRulesetSource,
+  next: NftRulesetSource,
+): FamilyTransaction {
   const st = new Statements(next.family);
   const out = [`add table ${st.table}`, `flush table ${st.table}`];
   const elementAdds: string[] = [];
@@ -184,8 +187,7 @@ export function refreshTransaction(prev: NftRuleset, next: NftRuleset): FamilyTr
     if (set.dynamic && old !== undefined && sameDeclaration(old, set)) continue;
     out.push(st.addSet(set));
     if (set.dynamic) continue;
-    st.addElements(set, elementAdds);
-    objects += set.elements.size;
+    objects += st.addElementEntries(name, next.elements(name), elementAdds);
   }
   for (const chain of next.chains.values()) out.push(st.addChain(chain));
   const before = out.length;

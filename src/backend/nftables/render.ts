@@ -17,7 +17,7 @@
 import type { RenderOptions } from "../backend.ts";
 import type { IPFamily, ProxySnapshot, TableSnapshot } from "../../model/mod.ts";
 import { nftFamily, TABLE, TABLE_COMMENT } from "./names.ts";
-import { type NftRuleset, Statements } from "./ruleset.ts";
+import { type NftRuleset, type NftRulesetSource, rulesetSource, Statements } from "./ruleset.ts";
 import { TableModel } from "./table_model.ts";
 
 /**
@@ -45,22 +45,42 @@ export function renderRuleset(snapshot: ProxySnapshot, options: RenderOptions): 
  * full content, as one `nft -f` input.
  */
 export function replaceTransaction(ruleset: NftRuleset): string[] {
-  const st = new Statements(ruleset.family);
-  const out = [
+  return replaceTransactionFrom(rulesetSource(ruleset)).lines;
+}
+
+/**
+ * {@linkcode replaceTransaction} of a source whose elements are produced while writing, and the
+ * number of rules and elements in it.
+ */
+export function replaceTransactionFrom(
+  source: NftRulesetSource,
+): { lines: string[]; objects: number } {
+  const st = new Statements(source.family);
+  const lines = [
     `add table ${st.table}`,
     `delete table ${st.table}`,
     `add table ${st.table} { comment "${TABLE_COMMENT}" ; }`,
   ];
-  writeContent(ruleset, st, out);
-  return out;
+  const objects = writeContent(source, st, lines);
+  return { lines, objects };
 }
 
-/** Declarations, rules and elements of a whole ruleset, in an order nft accepts. */
-export function writeContent(ruleset: NftRuleset, st: Statements, out: string[]): void {
-  for (const set of ruleset.sets.values()) out.push(st.addSet(set));
-  for (const chain of ruleset.chains.values()) out.push(st.addChain(chain));
-  for (const chain of ruleset.chains.values()) st.addRules(chain, out);
-  for (const set of ruleset.sets.values()) st.addElements(set, out);
+/**
+ * Declarations, rules and elements of a whole ruleset, in an order nft accepts. Returns the
+ * number of rules and elements written.
+ */
+export function writeContent(source: NftRulesetSource, st: Statements, out: string[]): number {
+  let objects = 0;
+  for (const set of source.sets.values()) out.push(st.addSet(set));
+  for (const chain of source.chains.values()) out.push(st.addChain(chain));
+  for (const chain of source.chains.values()) {
+    st.addRules(chain, out);
+    objects += chain.rules.length;
+  }
+  for (const set of source.sets.values()) {
+    objects += st.addElementEntries(set.name, source.elements(set.name), out);
+  }
+  return objects;
 }
 
 /** The transaction that removes one family's table if it exists. */
@@ -80,7 +100,7 @@ export function renderNftables(snapshot: TableSnapshot, options: RenderOptions):
     const table = `table ${nftFamily(family.family)} ${TABLE}`;
     if (familyActive(snapshot, family.family)) {
       parts.push(`# ${family.family}: ${table}`);
-      parts.push(...replaceTransaction(renderRuleset(family, options)));
+      parts.push(...replaceTransactionFrom(TableModel.build(family, options).source()).lines);
     } else {
       parts.push(`# ${family.family}: ${table} (the node has no ${family.family} address)`);
       parts.push(...deleteTableTransaction(family.family));

@@ -32,6 +32,34 @@ export interface NftSet {
   readonly elements: ReadonlyMap<string, string>;
 }
 
+/** A set's or map's declaration, without its elements. */
+export type NftSetDeclaration = Omit<NftSet, "elements">;
+
+/**
+ * A table whose elements are produced on demand, so writing a large one never holds every
+ * element twice (once as a map entry, once in the statement text). Same order as
+ * {@linkcode NftRuleset}.
+ */
+export interface NftRulesetSource {
+  readonly family: IPFamily;
+  /** Chains in declaration order. */
+  readonly chains: ReadonlyMap<string, NftChain>;
+  /** Sets and maps in declaration order. */
+  readonly sets: ReadonlyMap<string, NftSetDeclaration>;
+  /** A set's elements in render order, each as `[key, text after the key]`. */
+  elements(set: string): Iterable<readonly [string, string]>;
+}
+
+/** A materialised ruleset as a source. */
+export function rulesetSource(ruleset: NftRuleset): NftRulesetSource {
+  return {
+    family: ruleset.family,
+    chains: ruleset.chains,
+    sets: ruleset.sets,
+    elements: (name) => ruleset.sets.get(name)?.elements ?? [],
+  };
+}
+
 /** One family's table. */
 export interface NftRuleset {
   readonly family: IPFamily;
@@ -111,23 +139,42 @@ export class Statements {
   }
 
   /** `add set|map …`. */
-  addSet(set: NftSet): string {
+  addSet(set: NftSetDeclaration): string {
     return `add ${set.kind} ${this.table} ${set.name} { ${set.spec} }`;
   }
 
   /** `add element` statements for the given keys (all elements when omitted). */
   addElements(set: NftSet, out: string[], keys?: Iterable<string>): void {
+    if (keys === undefined) {
+      this.addElementEntries(set.name, set.elements, out);
+      return;
+    }
+    const entries = function* () {
+      for (const key of keys) yield [key, set.elements.get(key) ?? ""] as const;
+    };
+    this.addElementEntries(set.name, entries(), out);
+  }
+
+  /** `add element` statements for `[key, text after the key]` pairs; returns how many. */
+  addElementEntries(
+    setName: string,
+    entries: Iterable<readonly [string, string]>,
+    out: string[],
+  ): number {
     let batch: string[] = [];
+    let count = 0;
     const flush = () => {
       if (batch.length === 0) return;
-      out.push(`add element ${this.table} ${set.name} { ${batch.join(", ")} }`);
+      out.push(`add element ${this.table} ${setName} { ${batch.join(", ")} }`);
       batch = [];
     };
-    for (const key of keys ?? set.elements.keys()) {
-      batch.push(key + (set.elements.get(key) ?? ""));
+    for (const [key, rest] of entries) {
+      batch.push(key + rest);
+      count++;
       if (batch.length === ELEMENTS_PER_STATEMENT) flush();
     }
     flush();
+    return count;
   }
 
   /** `delete element` statements for the given keys. */

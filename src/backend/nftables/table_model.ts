@@ -44,7 +44,14 @@ import {
   largePickChain,
   skeleton,
 } from "./rules.ts";
-import { type NftChain, type NftRuleset, type NftSet, Statements } from "./ruleset.ts";
+import {
+  type NftChain,
+  type NftRuleset,
+  type NftRulesetSource,
+  type NftSet,
+  type NftSetDeclaration,
+  Statements,
+} from "./ruleset.ts";
 
 interface Claim<T> {
   readonly owner: ServicePort;
@@ -102,6 +109,11 @@ function elementKey(key: string, i: number): string {
 }
 
 type Endpoints = readonly Endpoint[];
+
+/** `service-large` → `service`, for each pick family. */
+const LARGE_LISTS_MAPS: ReadonlyMap<string, PickFamily> = new Map(
+  PICK_FAMILIES.map((f) => [largeListsMapName(f), f]),
+);
 
 /** One family's table: skeleton plus claims. */
 export class TableModel {
@@ -161,60 +173,84 @@ export class TableModel {
    * size), skeleton chains with the pick chains filled in, then per-service chains.
    */
   toRuleset(): NftRuleset {
-    const elementsOf = new Map<string, Map<string, string>>();
-    for (const [name, set] of this.#skeleton.sets) {
-      const elements = new Map(set.elements);
-      for (const [key, claims] of this.#elements.get(name) ?? []) {
-        if (!elements.has(key)) elements.set(key, winner(claims) ?? "");
-      }
-      elementsOf.set(name, elements);
+    const source = this.source();
+    const sets = new Map<string, NftSet>();
+    for (const [name, set] of source.sets) {
+      sets.set(name, { ...set, elements: new Map(source.elements(name)) });
     }
-    const large: { family: PickFamily; n: number; elements: Map<string, string> }[] = [];
+    return { family: source.family, chains: source.chains, sets };
+  }
+
+  /**
+   * {@linkcode toRuleset} with elements produced while they are written: what a full
+   * transaction is written from, so a large table is never held twice.
+   */
+  source(): NftRulesetSource {
+    // Winning lists per family and size, in claim order: the element order of every render.
+    const bySize = new Map<PickFamily, Map<number, (readonly [string, Endpoints])[]>>();
     for (const [family, lists] of this.#lists) {
-      const byLargeSize = new Map<number, Map<string, string>>();
+      const sizes = new Map<number, (readonly [string, Endpoints])[]>();
       for (const [key, claims] of lists) {
         const endpoints = winner(claims);
         if (endpoints === undefined) continue;
-        const n = endpoints.length;
-        let elements = isLarge(n) ? byLargeSize.get(n) : elementsOf.get(endpointMapName(family, n));
-        if (elements === undefined) {
-          elements = new Map();
-          byLargeSize.set(n, elements);
-        }
-        for (let i = 0; i < n; i++) {
-          elements.set(elementKey(key, i), endpointElementRest(endpoints[i]!));
-        }
-        const large = largeListRest(family, n);
-        if (large !== null) elementsOf.get(largeListsMapName(family))?.set(key, large);
+        let bucket = sizes.get(endpoints.length);
+        if (bucket === undefined) sizes.set(endpoints.length, bucket = []);
+        bucket.push([key, endpoints]);
       }
-      for (const n of [...byLargeSize.keys()].sort((a, b) => a - b)) {
-        large.push({ family, n, elements: byLargeSize.get(n)! });
-      }
+      bySize.set(family, sizes);
     }
-    const sets = new Map<string, NftSet>();
-    for (const [name, set] of this.#skeleton.sets) {
-      sets.set(name, { ...set, elements: elementsOf.get(name) ?? new Map() });
-    }
-    for (const { family, n, elements } of large) {
-      const name = endpointMapName(family, n);
-      sets.set(name, {
-        name,
-        kind: "map",
-        spec: endpointMapSpec(this.#ctx, family, n),
-        dynamic: false,
-        elements,
-      });
+    const sets = new Map<string, NftSetDeclaration>();
+    for (const [name, { elements: _elements, ...declaration }] of this.#skeleton.sets) {
+      sets.set(name, declaration);
     }
     const chains = new Map<string, NftChain>(this.#skeleton.chains);
-    for (const { family, n } of large) {
-      const chain = largePickChain(this.#ctx, family, n);
-      chains.set(chain.name, chain);
+    const listsOfMap = new Map<string, (readonly [string, Endpoints])[]>();
+    for (const [family, sizes] of bySize) {
+      for (const [n, lists] of sizes) listsOfMap.set(endpointMapName(family, n), lists);
+    }
+    for (const [family, sizes] of bySize) {
+      for (const n of [...sizes.keys()].filter(isLarge).sort((a, b) => a - b)) {
+        const name = endpointMapName(family, n);
+        const spec = endpointMapSpec(this.#ctx, family, n);
+        sets.set(name, { name, kind: "map", spec, dynamic: false });
+      }
+    }
+    for (const [family, sizes] of bySize) {
+      for (const n of [...sizes.keys()].filter(isLarge).sort((a, b) => a - b)) {
+        const chain = largePickChain(this.#ctx, family, n);
+        chains.set(chain.name, chain);
+      }
     }
     for (const claims of this.#chains.values()) {
       const chain = winner(claims);
       if (chain !== undefined && !chains.has(chain.name)) chains.set(chain.name, chain);
     }
-    return { family: this.#ctx.family, chains, sets };
+
+    const skeletonSets = this.#skeleton.sets;
+    const claimed = this.#elements;
+    const lists = this.#lists;
+    const elements = function* (name: string): Generator<readonly [string, string]> {
+      const set = skeletonSets.get(name);
+      if (set !== undefined) {
+        yield* set.elements;
+        for (const [key, claims] of claimed.get(name) ?? []) {
+          const rest = winner(claims);
+          if (rest !== undefined && !set.elements.has(key)) yield [key, rest];
+        }
+      }
+      for (const [key, endpoints] of listsOfMap.get(name) ?? []) {
+        for (let i = 0; i < endpoints.length; i++) {
+          yield [elementKey(key, i), endpointElementRest(endpoints[i]!)];
+        }
+      }
+      const family = LARGE_LISTS_MAPS.get(name);
+      if (family === undefined) return;
+      for (const [key, claims] of lists.get(family) ?? []) {
+        const rest = largeListRest(family, winner(claims)?.length ?? 0);
+        if (rest !== null) yield [key, rest];
+      }
+    };
+    return { family: this.#ctx.family, chains, sets, elements };
   }
 
   /**
@@ -356,7 +392,6 @@ export class TableModel {
             kind: "map",
             spec: endpointMapSpec(ctx, family, n),
             dynamic: false,
-            elements: new Map(),
           }),
         );
         chainAdds.push(st.addChain(chain));
