@@ -191,7 +191,8 @@ export function affinityChainNames(sp: ServicePort): AffinityChainNames {
   return { cluster: `service-${base}`, local: `local-${base}`, external: `external-${base}` };
 }
 
-const affinityKeys = new WeakMap<Endpoint, Map<string, number>>();
+/** The last (service port id, key) computed per endpoint: an endpoint belongs to one port. */
+const affinityKeys = new WeakMap<Endpoint, { readonly id: string; readonly key: number }>();
 
 /**
  * The 32-bit number that stands for (service port, endpoint) in the shared `affinity` set: the
@@ -199,16 +200,10 @@ const affinityKeys = new WeakMap<Endpoint, Map<string, number>>();
  * client that is sticky to one of them to the other pair's endpoint, which is still a valid one.
  */
 export function affinityKey(sp: ServicePort, ep: Endpoint): number {
-  let perEndpoint = affinityKeys.get(ep);
-  if (perEndpoint === undefined) {
-    perEndpoint = new Map();
-    affinityKeys.set(ep, perEndpoint);
-  }
-  let key = perEndpoint.get(sp.id);
-  if (key === undefined) {
-    const h = sha256(`${sp.id}|${ep.ipPort}`);
-    key = (((h[0] ?? 0) << 24) | ((h[1] ?? 0) << 16) | ((h[2] ?? 0) << 8) | (h[3] ?? 0)) >>> 0;
-    perEndpoint.set(sp.id, key);
-  }
+  const cached = affinityKeys.get(ep);
+  if (cached !== undefined && cached.id === sp.id) return cached.key;
+  const h = sha256(`${sp.id}|${ep.ipPort}`);
+  const key = (((h[0] ?? 0) << 24) | ((h[1] ?? 0) << 16) | ((h[2] ?? 0) << 8) | (h[3] ?? 0)) >>> 0;
+  affinityKeys.set(ep, { id: sp.id, key });
   return key;
 }

@@ -73,10 +73,9 @@ export function writeContent(source: NftRulesetSource, st: Statements, out: stri
   let objects = 0;
   for (const set of source.sets.values()) out.push(st.addSet(set));
   for (const chain of source.chains.values()) out.push(st.addChain(chain));
-  for (const chain of source.chains.values()) {
-    st.addRules(chain, out);
-    objects += chain.rules.length;
-  }
+  const beforeRules = out.length;
+  for (const chain of source.chains.values()) st.addRules(chain, out);
+  objects += out.length - beforeRules;
   for (const set of source.sets.values()) {
     objects += st.addElementEntries(set.name, source.elements(set.name), out);
   }

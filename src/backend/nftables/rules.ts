@@ -441,6 +441,20 @@ export function endpointElementRest(ep: Endpoint): string {
   return ` : ${ep.ip} . ${ep.port}`;
 }
 
+/**
+ * A chain whose rules are written each time they are read. Affinity chains hold two long rules
+ * per endpoint; keeping the recipe (the service port and its endpoint list, which the snapshot
+ * holds anyway) instead of the text is what keeps the committed model small.
+ */
+function lazyChain(name: string, rules: () => readonly string[]): NftChain {
+  return {
+    name,
+    get rules() {
+      return rules();
+    },
+  };
+}
+
 /** `ip:port` or `[ip]:port` for a DNAT statement. */
 function dnatTarget(ep: Endpoint): string {
   return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
@@ -484,16 +498,16 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   if (sp.sessionAffinity !== null) {
     const names = affinityChainNames(sp);
     if (cluster.length > 0) {
-      chains.push({ name: names.cluster, rules: affinityRules(ctx, sp, cluster) });
+      chains.push(lazyChain(names.cluster, () => affinityRules(ctx, sp, cluster)));
     }
     if (local.length > 0) {
-      chains.push({ name: names.local, rules: affinityRules(ctx, sp, local) });
+      chains.push(lazyChain(names.local, () => affinityRules(ctx, sp, local)));
     }
     if (usesExternal) {
-      chains.push({
-        name: names.external,
-        rules: externalAffinityRules(ctx, sp, names, local.length > 0 && sp.hasExternalEndpoints),
-      });
+      const toLocal = local.length > 0 && sp.hasExternalEndpoints;
+      chains.push(
+        lazyChain(names.external, () => externalAffinityRules(ctx, sp, names, toLocal)),
+      );
     }
     const internalChain = sp.internalPolicyLocal ? names.local : names.cluster;
     internalTarget = () => `goto ${internalChain}`;
