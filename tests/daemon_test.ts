@@ -15,6 +15,7 @@ import { createLogger, SILENT_LOGGER } from "../src/log.ts";
 import { EndpointTable } from "../src/model/mod.ts";
 import type { ChangeKind } from "../src/sync/proxier.ts";
 import type { KernelFiles } from "../src/sync/sysctl.ts";
+import { FakeApiServer } from "./fixtures/fake_api_server.ts";
 import {
   makeEndpoint,
   makeNode,
@@ -26,10 +27,10 @@ import {
   slicePort,
   TEST_NODE_NAME,
 } from "./fixtures/k8s_builders.ts";
-import { FakeApiServer } from "./fixtures/fake_api_server.ts";
 import { ManualClock, settle } from "./fixtures/manual_clock.ts";
 import { parsePrometheusText } from "./fixtures/prometheus_text.ts";
 import { RecordingRunner } from "./fixtures/recording_runner.ts";
+import { TEST_SOURCE_OPTIONS } from "./fixtures/test_source.ts";
 
 function testConfig(overrides: Partial<ProxyConfig> = {}): ProxyConfig {
   return {
@@ -382,18 +383,7 @@ Deno.test("runDaemon() with the real API source: /healthz 200 after the first sy
       config: testConfig(),
       table,
       source: (onChange) =>
-        createClusterSource({
-          kubeconfig: "",
-          master: api.url,
-          qps: -1,
-          burst: 10,
-          contentType: "application/json",
-          apiMode: "watch",
-          pollIntervalMs: 10_000,
-          configSyncPeriodMs: 900_000,
-          stateFile: "",
-          nodeName: TEST_NODE_NAME,
-        }, {
+        createClusterSource({ ...TEST_SOURCE_OPTIONS, kubeconfig: "", master: api.url }, {
           table,
           onChange,
           log: SILENT_LOGGER,

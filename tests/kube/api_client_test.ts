@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ApiClient } from "../../src/kube/api_client.ts";
 import { ApiError, type HttpTransport, TokenBucket } from "../../src/kube/mod.ts";
 import { SERVICES } from "../../src/kube/resources.ts";
-import { ManualClock } from "./_support.ts";
+import { ManualClock } from "../fixtures/manual_clock.ts";
 
 /** A transport that answers every request with `respond(url)` and records what was asked. */
 function canned(respond: (url: string) => Response) {

@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
+import { withApi } from "../fixtures/fake_api_server.ts";
 import { makeNode, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { seed, service, slice } from "./_cluster.ts";
-import {
-  describeTable,
-  makeSource,
-  REQUEST_TIMEOUT_MS,
-  type TestSource,
-  withApi,
-} from "./_support.ts";
+import { seed, service, slice } from "../fixtures/numbered_services.ts";
+import { makeSource, REQUEST_TIMEOUT_MS, type TestSource } from "../fixtures/test_source.ts";
+import { describeTable } from "./_describe_table.ts";
 
 const POLL_MS = 10_000;
 
@@ -19,7 +15,7 @@ async function pollsDone(t: TestSource): Promise<void> {
 /** Runs one poll round: advance the interval, wait until all three polls have slept again. */
 async function pollRound(t: TestSource): Promise<void> {
   const done = pollsDone(t);
-  t.clock.advance(POLL_MS);
+  t.clock.jump(POLL_MS);
   await done;
 }
 
@@ -107,7 +103,7 @@ Deno.test("ClusterSource in poll mode retries a failed poll after a backoff dela
       api.failRequests(503, { resource: "nodes", count: 1 });
       const retry = t.clock.nextSleep((ms) => ms < 1_000);
       const others = [1, 2].map(() => t.clock.nextSleep((ms) => ms === POLL_MS));
-      t.clock.advance(POLL_MS);
+      t.clock.jump(POLL_MS);
       assert.equal(await retry, 75);
       await Promise.all(others);
       assert.ok(
@@ -119,7 +115,7 @@ Deno.test("ClusterSource in poll mode retries a failed poll after a backoff dela
       );
       const back = t.clock.nextSleep((ms) => ms === POLL_MS);
       await t.clock.idle((ms) => ms === REQUEST_TIMEOUT_MS);
-      t.clock.advance(75);
+      t.clock.jump(75);
       await back;
       assert.equal(t.source.connected, true);
     } finally {

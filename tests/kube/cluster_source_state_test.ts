@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import { decodeState, encodeState } from "../../src/state/state_file.ts";
-import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
+import { type FakeApiServer, withApi } from "../fixtures/fake_api_server.ts";
 import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { seed, service, slice } from "./_cluster.ts";
-import { describeTable, makeSource, MemoryFiles, withApi } from "./_support.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
+import { seed, service, slice } from "../fixtures/numbered_services.ts";
+import { makeSource } from "../fixtures/test_source.ts";
+import { describeTable } from "./_describe_table.ts";
 
 const STATE = "/var/lib/kube-proxy/state.json";
 
@@ -55,7 +57,7 @@ Deno.test("ClusterSource restores the table from the state file when the API ser
       await Promise.all([1, 2, 3].map(() => t.clock.nextSleep((ms) => ms < 1_000)));
       api.setReachable(true);
       const converged = t.log.waitFor("I Listed everything from the API server again");
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       await converged;
       assert.equal(t.source.servingFromStateSince, null);
       assert.deepEqual(describeTable(t.table.snapshot()), [
@@ -103,7 +105,7 @@ Deno.test("ClusterSource ignores a corrupt state file with a warning and waits f
 
       api.setReachable(true);
       await t.clock.nextSleep((ms) => ms < 1_000);
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       await starting;
       assert.equal(t.source.servingFromStateSince, null);
       assert.deepEqual(describeTable(t.table.snapshot()), [
@@ -151,7 +153,7 @@ Deno.test("ClusterSource restores from the state file when the API server does n
     try {
       const starting = t.source.start();
       await t.clock.nextSleep((ms) => ms === 10_000);
-      t.clock.advance(10_000);
+      t.clock.jump(10_000);
       await starting;
       assert.notEqual(t.source.servingFromStateSince, null);
       assert.equal(describeTable(t.table.snapshot()).length, 1);
@@ -184,7 +186,7 @@ Deno.test("ClusterSource saves the state file after changes, at most once per in
       await t.table.waitFor("add endpointSlices ns1/svc2-1");
       await waiting;
       assert.equal(files.renames, 1, "changes within the interval wait for it");
-      t.clock.advance(5_000);
+      t.clock.jump(5_000);
       await files.waitForRenames(2);
       const saved = decodeState(files.files.get(STATE) ?? "", STATE);
       assert.deepEqual(saved.services.map((s) => s.metadata?.name), ["svc1", "svc2"]);

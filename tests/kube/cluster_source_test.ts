@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
+import { type FakeApiServer, withApi } from "../fixtures/fake_api_server.ts";
 import { makeNode, OTHER_NODE_NAME, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { seed, service, slice } from "./_cluster.ts";
+import { seed, service, slice } from "../fixtures/numbered_services.ts";
 import {
-  describeTable,
   kubeconfigFor,
   makeSource,
   REQUEST_TIMEOUT_MS,
   type TestSource,
-  withApi,
-} from "./_support.ts";
+} from "../fixtures/test_source.ts";
+import { describeTable } from "./_describe_table.ts";
 
 /** Starts `t` and waits until its three watches are open on both ends. */
 async function started(t: TestSource, api: FakeApiServer): Promise<void> {
@@ -144,7 +143,7 @@ Deno.test("ClusterSource relists after 410 Gone and turns objects that vanished 
       api.compact();
 
       const converged = t.table.waitFor("delete endpointSlices ns1/svc1-1");
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       await converged;
       await t.table.waitFor("add endpointSlices ns1/svc3-1");
       assert.deepEqual(describeTable(t.table.snapshot()), [
@@ -178,7 +177,7 @@ Deno.test("ClusterSource reopens a dropped watch from the last resourceVersion w
       api.dropWatches();
       await Promise.all(backingOff);
       const rewatch = api.nextRequest((r) => r.watch && r.resource === "services");
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       assert.equal((await rewatch).query.resourceVersion, stored.metadata.resourceVersion);
       api.create("services", service(3));
       await t.table.waitFor("add services ns1/svc3");
@@ -217,7 +216,7 @@ Deno.test("ClusterSource backs off exponentially with jitter up to the cap while
       const starting = t.source.start();
       const delays: number[] = [];
       for (let i = 0; i < 5; i++) {
-        if (i > 0) t.clock.advance(delays[i - 1] as number);
+        if (i > 0) t.clock.jump(delays[i - 1] as number);
         delays.push(await t.clock.nextSleep(BACKOFF_SLEEP));
       }
       // random() = 0.5 puts each delay at 3/4 of 100, 200, 400 (cap), 400, 400.
@@ -233,7 +232,7 @@ Deno.test("ClusterSource backs off exponentially with jitter up to the cap while
       );
 
       api.clearFaults();
-      t.clock.advance(300);
+      t.clock.jump(300);
       await starting;
       assert.equal(t.table.snapshot().synced, true);
       assert.ok(t.log.lines.some((l) => l.startsWith("I Connection to the API server restored")));
@@ -251,10 +250,10 @@ Deno.test("ClusterSource starts the backoff over when the previous failure is tw
     try {
       void t.source.start();
       const delays = [await t.clock.nextSleep(BACKOFF_SLEEP)];
-      t.clock.advance(delays[0] as number);
+      t.clock.jump(delays[0] as number);
       delays.push(await t.clock.nextSleep(BACKOFF_SLEEP));
       await t.clock.idle((ms) => ms === REQUEST_TIMEOUT_MS);
-      t.clock.advance(121_000);
+      t.clock.jump(121_000);
       delays.push(await t.clock.nextSleep(BACKOFF_SLEEP));
       assert.deepEqual(delays, [75, 150, 75]);
     } finally {
@@ -282,7 +281,7 @@ Deno.test("ClusterSource reports an unreachable API server and reconnects when i
       );
 
       api.setReachable(true);
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       api.create("services", service(2));
       api.create("endpointslices", slice(2));
       api.update(
@@ -311,14 +310,14 @@ Deno.test("ClusterSource gives up on a LIST that gets no answer within the reque
       const starting = t.source.start();
       await Promise.all([1, 2, 3].map(() => t.clock.nextSleep((ms) => ms === 7_777)));
       const backingOff = [1, 2, 3].map(() => t.clock.nextSleep(BACKOFF_SLEEP));
-      t.clock.advance(7_777);
+      t.clock.jump(7_777);
       await Promise.all(backingOff);
       assert.ok(t.log.lines.includes(
         `E Cannot list services: no answer from the API server at ${api.url} within 7777ms ` +
           "retryInMs=75",
       ));
       api.hangRequests(false);
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       await starting;
       assert.equal(t.table.snapshot().synced, true);
     } finally {
@@ -336,7 +335,7 @@ Deno.test("ClusterSource relists every configSyncPeriod without events for uncha
       await Promise.all([1, 2, 3].map(() => t.clock.nextSleep((ms) => ms === 900_000)));
       const eventsBefore = t.table.events.length;
       const next = [1, 2, 3].map(() => t.clock.nextSleep((ms) => ms === 900_000));
-      t.clock.advance(900_000);
+      t.clock.jump(900_000);
       await Promise.all(next);
       assert.equal(api.requests.filter((r) => !r.watch && r.resource === "services").length, 2);
       assert.equal(api.requests.filter((r) => !r.watch && r.resource === "nodes").length, 2);
@@ -464,7 +463,7 @@ Deno.test("ClusterSource refuses a server certificate the kubeconfig's CA did no
   await withApi(async (api) => {
     seed(api, 1);
     const t = await makeSource(api, {
-      kubeconfigText: kubeconfigFor({ url: api.url, caCert: null, token: api.token }),
+      kubeconfigText: kubeconfigFor(api, { caCert: null }),
     });
     try {
       void t.source.start();
@@ -491,7 +490,7 @@ Deno.test("ClusterSource applies clientConnection.qps and burst to its requests"
       // One token at once; the other two LISTs wait 1/qps and 2/qps.
       assert.equal(await t.clock.nextSleep((ms) => ms === 500), 500);
       assert.equal(await t.clock.nextSleep((ms) => ms === 1_000), 1_000);
-      t.clock.advance(1_000);
+      t.clock.jump(1_000);
       await starting;
       assert.equal(t.table.snapshot().synced, true);
     } finally {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { ApiConfigError, resolveConnection, SERVICE_ACCOUNT_DIR } from "../../src/kube/mod.ts";
-import { ManualClock, MemoryFiles, MemoryLogger } from "./_support.ts";
+import { ManualClock } from "../fixtures/manual_clock.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
+import { MemoryLogger } from "../fixtures/memory_logger.ts";
 
 const CA = Deno.readTextFileSync(new URL("../fixtures/tls/ca.crt", import.meta.url));
 const CLIENT_CERT = Deno.readTextFileSync(new URL("../fixtures/tls/client.crt", import.meta.url));
@@ -73,12 +75,12 @@ Deno.test("resolveConnection() re-reads a rotated service-account token after a 
   }, IN_CLUSTER_ENV);
   const connection = await resolveConnection({ kubeconfig: "", master: "" }, d);
   d.memory.files.set(`${SERVICE_ACCOUNT_DIR}/token`, "second");
-  d.clock.advance(59_000);
+  d.clock.jump(59_000);
   assert.equal(await connection.credentials.authorization(), "Bearer first");
-  d.clock.advance(1_000);
+  d.clock.jump(1_000);
   assert.equal(await connection.credentials.authorization(), "Bearer second");
   d.memory.files.delete(`${SERVICE_ACCOUNT_DIR}/token`);
-  d.clock.advance(60_000);
+  d.clock.jump(60_000);
   assert.equal(await connection.credentials.authorization(), "Bearer second");
   assert.ok(
     d.log.lines.some((l) =>
@@ -181,7 +183,7 @@ Deno.test("resolveConnection() reads a kubeconfig token-file through the injecte
   const connection = await resolveConnection({ kubeconfig: "/k/config", master: "" }, d);
   assert.equal(await connection.credentials.authorization(), "Bearer from-file");
   d.memory.files.set("/k/tokens/kube-proxy", "rotated");
-  d.clock.advance(60_000);
+  d.clock.jump(60_000);
   assert.equal(await connection.credentials.authorization(), "Bearer rotated");
 });
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
-import { withApi } from "./_support.ts";
+import { type FakeApiServer, withApi } from "../fixtures/fake_api_server.ts";
 
 function get(
   api: FakeApiServer,

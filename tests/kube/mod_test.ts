@@ -5,9 +5,13 @@ import {
   listClusterObjects,
   SYSTEM_CLOCK,
 } from "../../src/kube/mod.ts";
+import { withApi } from "../fixtures/fake_api_server.ts";
 import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { seed } from "./_cluster.ts";
-import { kubeconfigFor, MemoryFiles, MemoryLogger, RecordingTable, withApi } from "./_support.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
+import { MemoryLogger } from "../fixtures/memory_logger.ts";
+import { seed } from "../fixtures/numbered_services.ts";
+import { RecordingTable } from "../fixtures/recording_table.ts";
+import { kubeconfigFor } from "../fixtures/test_source.ts";
 
 const OPTIONS = {
   kubeconfig: "/kubeconfig",

@@ -278,6 +278,7 @@ const DEAD = { ready: false, serving: false, terminating: true };
 const UNREADY = { ready: false, serving: false, terminating: false };
 
 Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", () => {
+  const BOTH = ["10.0.0.0:80", "10.0.0.1:80"];
   const cases: {
     name: string;
     itpLocal?: boolean;
@@ -286,10 +287,11 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
     zone?: string;
     preferSameNode?: boolean;
     endpoints: Endpoint[];
-    cluster: string[] | null;
-    local: string[] | null;
-    all?: string[];
-    any: boolean;
+    /**
+     * `null` where the port does not use that set (it must come out empty); `all` defaults to
+     * the set in use.
+     */
+    want: { cluster: string[] | null; local: string[] | null; all?: string[]; any: boolean };
   }[] = [
     {
       name: "hints used when all ready endpoints have them and one matches the zone",
@@ -300,33 +302,25 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.5", zones: ["zone-c"] },
         { ip: "10.1.2.6", zones: ["zone-a"] },
       ),
-      cluster: ["10.1.2.3:80", "10.1.2.6:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80", "10.1.2.6:80"], local: null, any: true },
     },
     {
       name: "hints ignored when the node has no zone label",
       zone: "",
       endpoints: eps({ ip: "10.1.2.3", zones: ["zone-a"] }, { ip: "10.1.2.4", zones: ["zone-b"] }),
-      cluster: ["10.1.2.3:80", "10.1.2.4:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80", "10.1.2.4:80"], local: null, any: true },
     },
     {
       name: "hints ignored when no endpoint is hinted for the node's zone",
       zone: "zone-z",
       endpoints: eps({ ip: "10.1.2.3", zones: ["zone-a"] }, { ip: "10.1.2.4", zones: ["zone-b"] }),
-      cluster: ["10.1.2.3:80", "10.1.2.4:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80", "10.1.2.4:80"], local: null, any: true },
     },
     {
       name: "hints ignored when a ready endpoint lacks hints",
       zone: "zone-a",
       endpoints: eps({ ip: "10.1.2.3", zones: ["zone-a"] }, { ip: "10.1.2.4" }),
-      cluster: ["10.1.2.3:80", "10.1.2.4:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80", "10.1.2.4:80"], local: null, any: true },
     },
     {
       name: "an unready endpoint without hints does not disable hints",
@@ -336,16 +330,12 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.4", zones: ["zone-b"] },
         { ip: "10.1.2.5", ...UNREADY },
       ),
-      cluster: ["10.1.2.3:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80"], local: null, any: true },
     },
     {
       name: "unready endpoints are never used",
       endpoints: eps({ ip: "10.1.2.3" }, { ip: "10.1.2.4", ...UNREADY }),
-      cluster: ["10.1.2.3:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80"], local: null, any: true },
     },
     {
       name: "PreferSameNode hints select this node's endpoints",
@@ -354,9 +344,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.3", zones: ["zone-a"], nodes: [TEST_NODE_NAME], local: true },
         { ip: "10.1.2.4", zones: ["zone-a"], nodes: [OTHER_NODE_NAME] },
       ),
-      cluster: ["10.1.2.3:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80"], local: null, any: true },
     },
     {
       name: "PreferSameNode hints ignored without the gate: zone hints apply instead",
@@ -367,9 +355,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.4", zones: ["zone-a"], nodes: [OTHER_NODE_NAME] },
         { ip: "10.1.2.5", zones: ["zone-b"], nodes: [OTHER_NODE_NAME] },
       ),
-      cluster: ["10.1.2.3:80", "10.1.2.4:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80", "10.1.2.4:80"], local: null, any: true },
     },
     {
       name: "PreferSameNode falls back to zone when no endpoint is hinted for this node",
@@ -378,9 +364,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.3", zones: ["zone-a"], nodes: [OTHER_NODE_NAME] },
         { ip: "10.1.2.4", zones: ["zone-b"], nodes: ["third-node"] },
       ),
-      cluster: ["10.1.2.3:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.1.2.3:80"], local: null, any: true },
     },
     {
       name: "Cluster: falls back to serving terminating endpoints when none are ready",
@@ -389,47 +373,35 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.0.0.3", ...DEAD },
         { ip: "10.0.0.4", ...UNREADY },
       ),
-      cluster: ["10.0.0.2:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.0.0.2:80"], local: null, any: true },
     },
     {
       name: "Cluster: no fallback while any endpoint is ready",
       endpoints: eps({ ip: "10.0.0.1" }, { ip: "10.0.0.2", ...TERM }),
-      cluster: ["10.0.0.1:80"],
-      local: null,
-      any: true,
+      want: { cluster: ["10.0.0.1:80"], local: null, any: true },
     },
     {
       name: "Cluster: nothing usable means no endpoints at all",
       endpoints: eps({ ip: "10.0.0.3", ...DEAD }, { ip: "10.0.0.4", ...UNREADY }),
-      cluster: [],
-      local: null,
-      any: false,
+      want: { cluster: [], local: null, any: false },
     },
     {
       name: "iTP Local with no endpoints",
       itpLocal: true,
       endpoints: [],
-      cluster: null,
-      local: [],
-      any: false,
+      want: { cluster: null, local: [], any: false },
     },
     {
       name: "iTP Local, all endpoints remote: has endpoints but no local ones",
       itpLocal: true,
       endpoints: eps({ ip: "10.0.0.0" }, { ip: "10.0.0.1" }),
-      cluster: null,
-      local: [],
-      any: true,
+      want: { cluster: null, local: [], any: true },
     },
     {
       name: "iTP Local, some endpoints local",
       itpLocal: true,
       endpoints: eps({ ip: "10.0.0.0", local: true }, { ip: "10.0.0.1" }),
-      cluster: null,
-      local: ["10.0.0.0:80"],
-      any: true,
+      want: { cluster: null, local: ["10.0.0.0:80"], any: true },
     },
     {
       name: "iTP Local: topology is ignored for Local endpoints",
@@ -439,9 +411,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.3", zones: ["zone-a"] },
         { ip: "10.1.2.4", zones: ["zone-b"], local: true },
       ),
-      cluster: null,
-      local: ["10.1.2.4:80"],
-      any: true,
+      want: { cluster: null, local: ["10.1.2.4:80"], any: true },
     },
     {
       name: "iTP Local: falls back to local serving terminating endpoints",
@@ -451,36 +421,27 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.0.0.1", ...DEAD, local: true },
         { ip: "10.0.0.2" },
       ),
-      cluster: null,
-      local: ["10.0.0.0:80"],
-      any: true,
+      want: { cluster: null, local: ["10.0.0.0:80"], any: true },
     },
     {
       name: "iTP Local: remote serving terminating endpoints still count as endpoints",
       itpLocal: true,
       endpoints: eps({ ip: "10.0.0.0", ...TERM }, { ip: "10.0.0.1", ...UNREADY, local: true }),
-      cluster: null,
-      local: [],
-      any: true,
+      want: { cluster: null, local: [], any: true },
     },
     {
       name: "eTP Local, externally accessible, some endpoints local",
       etpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0", local: true }, { ip: "10.0.0.1" }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: ["10.0.0.0:80"],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: BOTH, local: ["10.0.0.0:80"], all: BOTH, any: true },
     },
     {
       name: "eTP Local ignored when not externally accessible",
       etpLocal: true,
       external: false,
       endpoints: eps({ ip: "10.0.0.0", local: true }, { ip: "10.0.0.1" }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: null,
-      any: true,
+      want: { cluster: BOTH, local: null, any: true },
     },
     {
       name: "eTP Local: topology applies to Cluster but not Local endpoints",
@@ -491,10 +452,12 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.1.2.3", zones: ["zone-a"] },
         { ip: "10.1.2.4", zones: ["zone-b"], local: true },
       ),
-      cluster: ["10.1.2.3:80"],
-      local: ["10.1.2.4:80"],
-      all: ["10.1.2.3:80", "10.1.2.4:80"],
-      any: true,
+      want: {
+        cluster: ["10.1.2.3:80"],
+        local: ["10.1.2.4:80"],
+        all: ["10.1.2.3:80", "10.1.2.4:80"],
+        any: true,
+      },
     },
     {
       name: "eTP Local: Cluster and Local fall back to serving terminating independently",
@@ -505,30 +468,21 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
         { ip: "10.0.0.1" },
         { ip: "10.0.0.2", ...TERM },
       ),
-      cluster: ["10.0.0.1:80"],
-      local: ["10.0.0.0:80"],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: ["10.0.0.1:80"], local: ["10.0.0.0:80"], all: BOTH, any: true },
     },
     {
       name: "eTP Local: all endpoints serving terminating",
       etpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0", ...TERM, local: true }, { ip: "10.0.0.1", ...TERM }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: ["10.0.0.0:80"],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: BOTH, local: ["10.0.0.0:80"], all: BOTH, any: true },
     },
     {
       name: "iTP Local, eTP Cluster, externally accessible, some endpoints local",
       itpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0", local: true }, { ip: "10.0.0.1" }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: ["10.0.0.0:80"],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: BOTH, local: ["10.0.0.0:80"], all: BOTH, any: true },
     },
     {
       name: "iTP Local, eTP Local, all endpoints remote",
@@ -536,10 +490,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
       etpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0" }, { ip: "10.0.0.1" }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: [],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: BOTH, local: [], all: BOTH, any: true },
     },
     {
       name: "iTP Local, eTP Local, all endpoints remote and serving terminating",
@@ -547,10 +498,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
       etpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0", ...TERM }, { ip: "10.0.0.1", ...TERM }),
-      cluster: ["10.0.0.0:80", "10.0.0.1:80"],
-      local: [],
-      all: ["10.0.0.0:80", "10.0.0.1:80"],
-      any: true,
+      want: { cluster: BOTH, local: [], all: BOTH, any: true },
     },
     {
       name: "iTP Local, eTP Local, nothing usable",
@@ -558,10 +506,7 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
       etpLocal: true,
       external: true,
       endpoints: eps({ ip: "10.0.0.0", ...DEAD, local: true }, { ip: "10.0.0.1", ...UNREADY }),
-      cluster: [],
-      local: [],
-      all: [],
-      any: false,
+      want: { cluster: [], local: [], all: [], any: false },
     },
   ];
 
@@ -576,29 +521,31 @@ Deno.test("categorizeEndpoints() matches upstream's CategorizeEndpoints table", 
       flags(c.itpLocal ?? false, c.etpLocal ?? false, c.external ?? false),
       ctx,
     );
-    assert.deepEqual(ipPorts(got.clusterEndpoints), c.cluster ?? [], `${c.name}: cluster`);
-    assert.deepEqual(ipPorts(got.localEndpoints), c.local ?? [], `${c.name}: local`);
-    const all = c.all ?? (c.cluster ?? c.local ?? []);
+    const { cluster, local, all = cluster ?? local ?? [], any } = c.want;
+    assert.deepEqual(ipPorts(got.clusterEndpoints), cluster ?? [], `${c.name}: cluster`);
+    assert.deepEqual(ipPorts(got.localEndpoints), local ?? [], `${c.name}: local`);
     assert.deepEqual(ipPorts(got.allReachableEndpoints), all, `${c.name}: allReachable`);
-    assert.equal(got.hasAnyEndpoints, c.any, `${c.name}: hasAnyEndpoints`);
+    assert.equal(got.hasAnyEndpoints, any, `${c.name}: hasAnyEndpoints`);
   }
 });
 
 Deno.test("topologyModeFromHints() names the mode chosen", () => {
   const ctx = { nodeName: TEST_NODE_NAME, zone: TEST_ZONE, preferSameNode: true };
-  assert.equal(topologyModeFromHints(eps({ ip: "10.0.0.1" }), ctx), "");
-  assert.equal(
-    topologyModeFromHints(eps({ ip: "10.0.0.1", zones: [TEST_ZONE] }), ctx),
-    "PreferSameZone",
-  );
-  assert.equal(
-    topologyModeFromHints(
-      eps({ ip: "10.0.0.1", zones: [TEST_ZONE], nodes: [TEST_NODE_NAME] }),
-      ctx,
-    ),
-    "PreferSameNode",
-  );
-  assert.equal(topologyModeFromHints([], ctx), "");
+  const cases: { name: string; endpoints: Endpoint[]; want: string }[] = [
+    { name: "no hints", endpoints: eps({ ip: "10.0.0.1" }), want: "" },
+    {
+      name: "zone hints",
+      endpoints: eps({ ip: "10.0.0.1", zones: [TEST_ZONE] }),
+      want: "PreferSameZone",
+    },
+    {
+      name: "node hints",
+      endpoints: eps({ ip: "10.0.0.1", zones: [TEST_ZONE], nodes: [TEST_NODE_NAME] }),
+      want: "PreferSameNode",
+    },
+    { name: "no endpoints", endpoints: [], want: "" },
+  ];
+  for (const c of cases) assert.equal(topologyModeFromHints(c.endpoints, ctx), c.want, c.name);
 });
 
 function base(over: Partial<ServicePortBase>): ServicePortBase {
@@ -639,49 +586,43 @@ Deno.test("buildServicePort() derives hasInternalEndpoints and hasExternalEndpoi
     name: string;
     base: ServicePortBase;
     endpoints: Endpoint[];
-    internal: boolean;
-    external: boolean;
+    want: { internal: boolean; external: boolean };
   }[] = [
     {
       name: "no endpoints: REJECT both",
       base: base({ externallyAccessible: true }),
       endpoints: [],
-      internal: false,
-      external: false,
+      want: { internal: false, external: false },
     },
     {
       name: "Cluster policies with remote endpoints",
       base: base({ externallyAccessible: true }),
       endpoints: remoteOnly,
-      internal: true,
-      external: true,
+      want: { internal: true, external: true },
     },
     {
       name: "iTP Local without local endpoints: DROP internal",
       base: base({ internalPolicyLocal: true, externallyAccessible: true }),
       endpoints: remoteOnly,
-      internal: false,
-      external: true,
+      want: { internal: false, external: true },
     },
     {
       name: "eTP Local without local endpoints: DROP external",
       base: base({ externalPolicyLocal: true, externallyAccessible: true }),
       endpoints: remoteOnly,
-      internal: true,
-      external: false,
+      want: { internal: true, external: false },
     },
     {
       name: "eTP Local with a local endpoint",
       base: base({ externalPolicyLocal: true, externallyAccessible: true }),
       endpoints: withLocal,
-      internal: true,
-      external: true,
+      want: { internal: true, external: true },
     },
   ];
   for (const c of cases) {
     const sp = buildServicePort(c.base, c.endpoints, 0, ctx);
-    assert.equal(sp.hasInternalEndpoints, c.internal, `${c.name}: internal`);
-    assert.equal(sp.hasExternalEndpoints, c.external, `${c.name}: external`);
+    assert.equal(sp.hasInternalEndpoints, c.want.internal, `${c.name}: internal`);
+    assert.equal(sp.hasExternalEndpoints, c.want.external, `${c.name}: external`);
     assert.ok(Object.isFrozen(sp), c.name);
   }
 });

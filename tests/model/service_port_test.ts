@@ -8,6 +8,7 @@ import {
 } from "../../src/model/service_port.ts";
 import {
   makeService,
+  type ServiceDraft,
   servicePort,
   setClusterIPs,
   setLoadBalancerIngress,
@@ -27,11 +28,39 @@ function warningsOf(svc: V1Service): string[] {
   return warnings;
 }
 
-function only(list: ServicePortBase[]): ServicePortBase {
-  assert.equal(list.length, 1, "expected exactly one service port");
+function only(list: ServicePortBase[], label: string): ServicePortBase {
+  assert.equal(list.length, 1, `${label}: expected exactly one service port`);
   const first = list[0];
   assert.ok(first !== undefined);
   return first;
+}
+
+/** Asserts each field `want` names, so a case states only what it is about. */
+function assertFields(got: ServicePortBase, want: Partial<ServicePortBase>, label: string): void {
+  for (const [field, value] of Object.entries(want)) {
+    assert.deepEqual(got[field as keyof ServicePortBase], value, `${label}: ${field}`);
+  }
+}
+
+/** Service ns1/svc1 on ClusterIP 172.30.0.41 with port p80 (80/TCP), then `edit`. */
+function svc1(edit: (s: ServiceDraft) => void = () => {}): V1Service {
+  return makeService("ns1", "svc1", (s) => {
+    setClusterIPs(s, "172.30.0.41");
+    s.spec.ports = [servicePort("p80", 80)];
+    edit(s);
+  });
+}
+
+/** {@linkcode svc1} of `type`, its port on nodePort 3001, then `edit`. */
+function exposed(
+  type: "NodePort" | "LoadBalancer",
+  edit: (s: ServiceDraft) => void = () => {},
+): V1Service {
+  return svc1((s) => {
+    s.spec.type = type;
+    s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
+    edit(s);
+  });
 }
 
 Deno.test("servicePortKey() formats upstream's ServicePortName.String()", () => {
@@ -40,15 +69,14 @@ Deno.test("servicePortKey() formats upstream's ServicePortName.String()", () => 
 });
 
 Deno.test("parseService() skips Services kube-proxy does not proxy", () => {
-  const cases: { name: string; svc: V1Service }[] = [
+  const cases: { name: string; svc: V1Service; warnings: string[] }[] = [
     {
       name: "ExternalName",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.spec.type = "ExternalName";
         s.spec.externalName = "example.com";
-        s.spec.ports = [servicePort("p80", 80)];
       }),
+      warnings: [],
     },
     {
       name: "headless",
@@ -57,34 +85,33 @@ Deno.test("parseService() skips Services kube-proxy does not proxy", () => {
         s.spec.clusterIPs = ["None"];
         s.spec.ports = [servicePort("p80", 80)];
       }),
+      warnings: [],
     },
     {
       name: "no clusterIP",
       svc: makeService("ns1", "svc1", (s) => {
         s.spec.ports = [servicePort("p80", 80)];
       }),
+      warnings: [],
     },
     {
       name: "service-proxy-name label",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.metadata.labels = { "service.kubernetes.io/service-proxy-name": "other-proxy" };
-        s.spec.ports = [servicePort("p80", 80)];
       }),
+      warnings: [],
     },
     {
       name: "invalid clusterIP",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.300");
-        s.spec.ports = [servicePort("p80", 80)];
-      }),
+      svc: svc1((s) => setClusterIPs(s, "172.30.0.300")),
+      warnings: ['Ignoring invalid IPv4 clusterIP "172.30.0.300"'],
     },
   ];
   for (const c of cases) {
-    assert.deepEqual(bases(c.svc), [], c.name);
-    assert.deepEqual(bases(c.svc, "IPv6"), [], c.name);
+    assert.deepEqual(bases(c.svc), [], `${c.name}: IPv4`);
+    assert.deepEqual(bases(c.svc, "IPv6"), [], `${c.name}: IPv6`);
+    assert.deepEqual(warningsOf(c.svc), c.warnings, `${c.name}: warnings`);
   }
-  assert.deepEqual(warningsOf(cases[4]!.svc), ['Ignoring invalid IPv4 clusterIP "172.30.0.300"']);
 });
 
 Deno.test("servicePortBases() reads a ClusterIP Service port", () => {
@@ -123,89 +150,83 @@ Deno.test("servicePortBases() reads a ClusterIP Service port", () => {
   assert.equal(got[1]?.protocol, "UDP");
 });
 
-Deno.test("servicePortBases() gives each family only its own addresses (dual-stack)", () => {
-  const svc = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "172.30.0.41", "fd00:172:30::41");
-    s.spec.type = "LoadBalancer";
-    s.spec.externalIPs = [TEST_EXTERNAL_IP, "fd00:192:168:99::11"];
-    s.spec.loadBalancerSourceRanges = [" 203.0.113.0/25", "2001:db8:113::/64"];
-    s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
-    setLoadBalancerIngress(s, TEST_LB_IP, "2001:db8:4::4");
-  });
-  const v4 = only(bases(svc, "IPv4"));
-  assert.equal(v4.clusterIP, "172.30.0.41");
-  assert.deepEqual(v4.externalIPs, [TEST_EXTERNAL_IP]);
-  assert.deepEqual(v4.loadBalancerVIPs, [TEST_LB_IP]);
-  assert.deepEqual(v4.loadBalancerSourceRanges, ["203.0.113.0/25"]);
-  const v6 = only(bases(svc, "IPv6"));
-  assert.equal(v6.clusterIP, "fd00:172:30::41");
-  assert.equal(v6.family, "IPv6");
-  assert.deepEqual(v6.externalIPs, ["fd00:192:168:99::11"]);
-  assert.deepEqual(v6.loadBalancerVIPs, ["2001:db8:4::4"]);
-  assert.deepEqual(v6.loadBalancerSourceRanges, ["2001:db8:113::/64"]);
+Deno.test("servicePortBases() gives each family only its own addresses", () => {
+  type PerFamily = Record<"IPv4" | "IPv6", Partial<ServicePortBase> | "none">;
+  const cases: { name: string; svc: V1Service; want: PerFamily }[] = [
+    {
+      name: "dual-stack LoadBalancer",
+      svc: exposed("LoadBalancer", (s) => {
+        setClusterIPs(s, "172.30.0.41", "fd00:172:30::41");
+        s.spec.externalIPs = [TEST_EXTERNAL_IP, "fd00:192:168:99::11"];
+        s.spec.loadBalancerSourceRanges = [" 203.0.113.0/25", "2001:db8:113::/64"];
+        setLoadBalancerIngress(s, TEST_LB_IP, "2001:db8:4::4");
+      }),
+      want: {
+        IPv4: {
+          clusterIP: "172.30.0.41",
+          externalIPs: [TEST_EXTERNAL_IP],
+          loadBalancerVIPs: [TEST_LB_IP],
+          loadBalancerSourceRanges: ["203.0.113.0/25"],
+        },
+        IPv6: {
+          clusterIP: "fd00:172:30::41",
+          family: "IPv6",
+          externalIPs: ["fd00:192:168:99::11"],
+          loadBalancerVIPs: ["2001:db8:4::4"],
+          loadBalancerSourceRanges: ["2001:db8:113::/64"],
+        },
+      },
+    },
+    {
+      name: "IPv6-only: nothing for IPv4",
+      svc: svc1((s) => setClusterIPs(s, "fd00:172:30::41")),
+      want: { IPv4: "none", IPv6: { clusterIP: "fd00:172:30::41" } },
+    },
+    {
+      name: "no ipFamilies: spec.clusterIP decides",
+      svc: makeService("ns1", "svc1", (s) => {
+        s.spec.clusterIP = "172.30.0.41";
+        s.spec.ports = [servicePort("p80", 80)];
+      }),
+      want: { IPv4: { clusterIP: "172.30.0.41" }, IPv6: "none" },
+    },
+  ];
+  for (const c of cases) {
+    for (const family of ["IPv4", "IPv6"] as const) {
+      const want = c.want[family];
+      const label = `${c.name}: ${family}`;
+      if (want === "none") assert.deepEqual(bases(c.svc, family), [], label);
+      else assertFields(only(bases(c.svc, family), label), want, label);
+    }
+  }
 });
 
-Deno.test("servicePortBases() yields nothing for a family the Service does not have", () => {
-  const v6only = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "fd00:172:30::41");
-    s.spec.ports = [servicePort("p80", 80)];
-  });
-  assert.deepEqual(bases(v6only, "IPv4"), []);
-  assert.equal(only(bases(v6only, "IPv6")).clusterIP, "fd00:172:30::41");
-});
-
-Deno.test("servicePortBases() falls back to spec.clusterIP when ipFamilies is absent", () => {
-  const svc = makeService("ns1", "svc1", (s) => {
-    s.spec.clusterIP = "172.30.0.41";
-    s.spec.ports = [servicePort("p80", 80)];
-  });
-  assert.equal(only(bases(svc, "IPv4")).clusterIP, "172.30.0.41");
-  assert.deepEqual(bases(svc, "IPv6"), []);
-});
-
-Deno.test("servicePortBases() reads NodePort and LoadBalancer fields", () => {
-  const cases: {
-    name: string;
-    svc: V1Service;
-    want: Partial<ServicePortBase>;
-  }[] = [
+Deno.test("servicePortBases() reads ports, addresses, source ranges and affinity as upstream", () => {
+  const cases: { name: string; svc: V1Service; want: Partial<ServicePortBase> }[] = [
     {
       name: "NodePort",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "NodePort";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
-      }),
+      svc: exposed("NodePort"),
       want: { serviceType: "NodePort", nodePort: 3001, externallyAccessible: true },
     },
     {
       name: "LoadBalancer with ingress IP",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
-        setLoadBalancerIngress(s, TEST_LB_IP);
-      }),
+      svc: exposed("LoadBalancer", (s) => setLoadBalancerIngress(s, TEST_LB_IP)),
       want: { nodePort: 3001, loadBalancerVIPs: [TEST_LB_IP], externallyAccessible: true },
     },
     {
       name: "LoadBalancer with allocateLoadBalancerNodePorts: false",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.spec.type = "LoadBalancer";
         s.spec.allocateLoadBalancerNodePorts = false;
-        s.spec.ports = [servicePort("p80", 80)];
         setLoadBalancerIngress(s, TEST_LB_IP);
       }),
       want: { nodePort: 0, loadBalancerVIPs: [TEST_LB_IP], externallyAccessible: true },
     },
     {
       name: "LoadBalancer ipMode Proxy gets no VIP",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.spec.type = "LoadBalancer";
         s.spec.allocateLoadBalancerNodePorts = false;
-        s.spec.ports = [servicePort("p80", 80)];
         setLoadBalancerIngress(s, { ip: TEST_LB_IP, ipMode: "Proxy" }, {
           ip: "5.6.7.8",
           ipMode: "VIP",
@@ -215,247 +236,157 @@ Deno.test("servicePortBases() reads NodePort and LoadBalancer fields", () => {
     },
     {
       name: "LoadBalancer hostname-only ingress",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.spec.type = "LoadBalancer";
         s.spec.allocateLoadBalancerNodePorts = false;
-        s.spec.ports = [servicePort("p80", 80)];
         s.status.loadBalancer = { ingress: [{ hostname: "lb.example.com" }] };
       }),
       want: { loadBalancerVIPs: [], externallyAccessible: false },
     },
     {
       name: "ClusterIP with externalIPs",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.externalIPs = [TEST_EXTERNAL_IP, "192.168.099.012"];
-        s.spec.ports = [servicePort("p80", 80)];
-      }),
+      svc: svc1((s) => (s.spec.externalIPs = [TEST_EXTERNAL_IP, "192.168.099.012"])),
       want: { externalIPs: [TEST_EXTERNAL_IP, "192.168.99.12"], externallyAccessible: true },
     },
     {
       name: "source ranges are trimmed and normalised",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
+      svc: exposed("LoadBalancer", (s) => {
         s.spec.loadBalancerSourceRanges = [" 203.0.113.000/025", "198.51.100.0/24 "];
       }),
       want: { loadBalancerSourceRanges: ["203.0.113.0/25", "198.51.100.0/24"] },
     },
     {
       name: "a zero CIDR empties the source ranges (allow all)",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
+      svc: exposed("LoadBalancer", (s) => {
         s.spec.loadBalancerSourceRanges = ["203.0.113.0/25", "0.0.0.0/0"];
       }),
       want: { loadBalancerSourceRanges: [] },
     },
     {
       name: "a zero CIDR of the other family does not empty this family's ranges",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
+      svc: exposed("LoadBalancer", (s) => {
         s.spec.loadBalancerSourceRanges = ["203.0.113.0/25", "::/0"];
       }),
       want: { loadBalancerSourceRanges: ["203.0.113.0/25"] },
     },
+    {
+      name: "ClientIP affinity with its timeout",
+      svc: svc1((s) => {
+        s.spec.sessionAffinity = "ClientIP";
+        s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 300 } };
+      }),
+      want: { sessionAffinity: { timeoutSeconds: 300 } },
+    },
+    {
+      name: "ClientIP affinity defaults to 10800 s",
+      svc: svc1((s) => (s.spec.sessionAffinity = "ClientIP")),
+      want: { sessionAffinity: { timeoutSeconds: 10800 } },
+    },
+    {
+      name: "affinity None ignores a ClientIP timeout",
+      svc: svc1((s) => {
+        s.spec.sessionAffinity = "None";
+        s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 300 } };
+      }),
+      want: { sessionAffinity: null },
+    },
+    {
+      name: "an absent protocol defaults to TCP",
+      svc: svc1((s) => (s.spec.ports = [{ name: "p80", port: 80 }])),
+      want: { protocol: "TCP" },
+    },
   ];
-  for (const c of cases) {
-    const got = only(bases(c.svc));
-    for (const [field, value] of Object.entries(c.want)) {
-      assert.deepEqual(got[field as keyof ServicePortBase], value, `${c.name}: ${field}`);
-    }
-  }
+  for (const c of cases) assertFields(only(bases(c.svc), c.name), c.want, c.name);
 });
 
 Deno.test("servicePortBases() derives traffic-policy flags as upstream", () => {
-  type Want = Pick<
-    ServicePortBase,
-    | "internalPolicyLocal"
-    | "externalPolicyLocal"
-    | "externallyAccessible"
-    | "usesClusterEndpoints"
-    | "usesLocalEndpoints"
-    | "healthCheckNodePort"
-  >;
-  const cases: { name: string; svc: V1Service; want: Want }[] = [
+  /** Short names (`health`: healthCheckNodePort), so each expectation fits on one line. */
+  interface Flags {
+    itp: boolean;
+    etp: boolean;
+    external: boolean;
+    cluster: boolean;
+    local: boolean;
+    health: number;
+  }
+  const cases: { name: string; svc: V1Service; want: Flags }[] = [
     {
       name: "ClusterIP, iTP Cluster",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.ports = [servicePort("p80", 80)];
-      }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: false,
-        externallyAccessible: false,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: false,
-        healthCheckNodePort: 0,
-      },
+      svc: svc1(),
+      want: { itp: false, etp: false, external: false, cluster: true, local: false, health: 0 },
     },
     {
       name: "ClusterIP, iTP Local",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.internalTrafficPolicy = "Local";
-        s.spec.ports = [servicePort("p80", 80)];
-      }),
-      want: {
-        internalPolicyLocal: true,
-        externalPolicyLocal: false,
-        externallyAccessible: false,
-        usesClusterEndpoints: false,
-        usesLocalEndpoints: true,
-        healthCheckNodePort: 0,
-      },
+      svc: svc1((s) => (s.spec.internalTrafficPolicy = "Local")),
+      want: { itp: true, etp: false, external: false, cluster: false, local: true, health: 0 },
     },
     {
       name: "ClusterIP with eTP Local but no external IPs: eTP ignored",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.externalTrafficPolicy = "Local";
-        s.spec.ports = [servicePort("p80", 80)];
-      }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: false,
-        externallyAccessible: false,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: false,
-        healthCheckNodePort: 0,
-      },
+      svc: svc1((s) => (s.spec.externalTrafficPolicy = "Local")),
+      want: { itp: false, etp: false, external: false, cluster: true, local: false, health: 0 },
     },
     {
       name: "NodePort, eTP Local: Cluster endpoints still used for short-circuit",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "NodePort";
-        s.spec.externalTrafficPolicy = "Local";
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
-      }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: true,
-        externallyAccessible: true,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: true,
-        healthCheckNodePort: 0,
-      },
+      svc: exposed("NodePort", (s) => (s.spec.externalTrafficPolicy = "Local")),
+      want: { itp: false, etp: true, external: true, cluster: true, local: true, health: 0 },
     },
     {
       name: "NodePort type without a nodePort value: eTP Local but not externally accessible",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
+      svc: svc1((s) => {
         s.spec.type = "NodePort";
         s.spec.externalTrafficPolicy = "Local";
         s.spec.internalTrafficPolicy = "Local";
-        s.spec.ports = [servicePort("p80", 80)];
       }),
-      want: {
-        internalPolicyLocal: true,
-        externalPolicyLocal: true,
-        externallyAccessible: false,
-        usesClusterEndpoints: false,
-        usesLocalEndpoints: true,
-        healthCheckNodePort: 0,
-      },
+      want: { itp: true, etp: true, external: false, cluster: false, local: true, health: 0 },
     },
     {
       name: "LoadBalancer, eTP Local: health-check node port",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
+      svc: exposed("LoadBalancer", (s) => {
         s.spec.externalTrafficPolicy = "Local";
         s.spec.healthCheckNodePort = 30000;
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
         setLoadBalancerIngress(s, TEST_LB_IP);
       }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: true,
-        externallyAccessible: true,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: true,
-        healthCheckNodePort: 30000,
-      },
+      want: { itp: false, etp: true, external: true, cluster: true, local: true, health: 30000 },
     },
     {
       name: "NodePort, eTP Local with healthCheckNodePort set: not a LoadBalancer, no health check",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "NodePort";
+      svc: exposed("NodePort", (s) => {
         s.spec.externalTrafficPolicy = "Local";
         s.spec.healthCheckNodePort = 30000;
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
       }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: true,
-        externallyAccessible: true,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: true,
-        healthCheckNodePort: 0,
-      },
+      want: { itp: false, etp: true, external: true, cluster: true, local: true, health: 0 },
     },
     {
       name: "LoadBalancer, eTP Cluster: no health check",
-      svc: makeService("ns1", "svc1", (s) => {
-        setClusterIPs(s, "172.30.0.41");
-        s.spec.type = "LoadBalancer";
+      svc: exposed("LoadBalancer", (s) => {
         s.spec.externalTrafficPolicy = "Cluster";
         s.spec.healthCheckNodePort = 30000;
-        s.spec.ports = [servicePort("p80", 80, { nodePort: 3001 })];
       }),
-      want: {
-        internalPolicyLocal: false,
-        externalPolicyLocal: false,
-        externallyAccessible: true,
-        usesClusterEndpoints: true,
-        usesLocalEndpoints: false,
-        healthCheckNodePort: 0,
-      },
+      want: { itp: false, etp: false, external: true, cluster: true, local: false, health: 0 },
     },
   ];
   for (const c of cases) {
-    const got = only(bases(c.svc));
-    const picked: Want = {
-      internalPolicyLocal: got.internalPolicyLocal,
-      externalPolicyLocal: got.externalPolicyLocal,
-      externallyAccessible: got.externallyAccessible,
-      usesClusterEndpoints: got.usesClusterEndpoints,
-      usesLocalEndpoints: got.usesLocalEndpoints,
-      healthCheckNodePort: got.healthCheckNodePort,
-    };
-    assert.deepEqual(picked, c.want, c.name);
+    const got = only(bases(c.svc), c.name);
+    assert.deepEqual(
+      {
+        internalPolicyLocal: got.internalPolicyLocal,
+        externalPolicyLocal: got.externalPolicyLocal,
+        externallyAccessible: got.externallyAccessible,
+        usesClusterEndpoints: got.usesClusterEndpoints,
+        usesLocalEndpoints: got.usesLocalEndpoints,
+        healthCheckNodePort: got.healthCheckNodePort,
+      },
+      {
+        internalPolicyLocal: c.want.itp,
+        externalPolicyLocal: c.want.etp,
+        externallyAccessible: c.want.external,
+        usesClusterEndpoints: c.want.cluster,
+        usesLocalEndpoints: c.want.local,
+        healthCheckNodePort: c.want.health,
+      },
+      c.name,
+    );
   }
-});
-
-Deno.test("servicePortBases() reads ClientIP session affinity with the 10800 s default", () => {
-  const withTimeout = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "172.30.0.41");
-    s.spec.sessionAffinity = "ClientIP";
-    s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 300 } };
-    s.spec.ports = [servicePort("p80", 80)];
-  });
-  assert.deepEqual(only(bases(withTimeout)).sessionAffinity, { timeoutSeconds: 300 });
-  const defaulted = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "172.30.0.41");
-    s.spec.sessionAffinity = "ClientIP";
-    s.spec.ports = [servicePort("p80", 80)];
-  });
-  assert.deepEqual(only(bases(defaulted)).sessionAffinity, { timeoutSeconds: 10800 });
-  const none = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "172.30.0.41");
-    s.spec.sessionAffinity = "None";
-    s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds: 300 } };
-    s.spec.ports = [servicePort("p80", 80)];
-  });
-  assert.equal(only(bases(none)).sessionAffinity, null);
 });
 
 Deno.test("parseService() skips only the bad port or address and warns", () => {
@@ -472,7 +403,7 @@ Deno.test("parseService() skips only the bad port or address and warns", () => {
     ];
     setLoadBalancerIngress(s, "1.2.3.999", TEST_LB_IP);
   });
-  const got = only(bases(svc));
+  const got = only(bases(svc), "the good port");
   assert.equal(got.key, "ns1/svc1:good");
   assert.deepEqual(got.externalIPs, [TEST_EXTERNAL_IP]);
   assert.deepEqual(got.loadBalancerVIPs, [TEST_LB_IP]);
@@ -504,12 +435,4 @@ Deno.test("parseService() never throws on missing fields", () => {
   }
   // An unnamed port without protocol is TCP (the API default); clusterIPs missing means none.
   assert.deepEqual(bases(weird[4]!), []);
-});
-
-Deno.test("parseService() defaults an absent protocol to TCP", () => {
-  const svc = makeService("ns1", "svc1", (s) => {
-    setClusterIPs(s, "172.30.0.41");
-    s.spec.ports = [{ name: "p80", port: 80 }];
-  });
-  assert.equal(only(bases(svc)).protocol, "TCP");
 });

@@ -18,19 +18,10 @@ import { MetricsRegistry } from "../../src/server/prometheus.ts";
 import { encodeState } from "../../src/state/state_file.ts";
 import { Proxier } from "../../src/sync/proxier.ts";
 import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
-import {
-  makeEndpoint,
-  makeNode,
-  makeService,
-  makeSlice,
-  servicePort,
-  setClusterIPs,
-  slicePort,
-  TEST_NODE_NAME,
-} from "../fixtures/k8s_builders.ts";
+import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
 import { parsePrometheusText } from "../fixtures/prometheus_text.ts";
 import { type RecordedCall, RecordingRunner } from "../fixtures/recording_runner.ts";
-import { makeSource, type TestSource, type TestSourceOptions } from "../kube/_support.ts";
+import { makeSource, type TestSource, type TestSourceOptions } from "../fixtures/test_source.ts";
 
 /** Where the rig keeps its state file. */
 export const STATE = "/var/lib/kube-proxy/state.json";
@@ -45,31 +36,6 @@ export const OPTIONS: RenderOptions = Object.freeze({
   localhostNodePorts: true,
   nodePortAddresses: Object.freeze([]) as readonly string[],
 });
-
-/** Service `ns1/svc<i>` on 172.30.0.<i>:80 with one local endpoint 10.180.0.<i>:8080. */
-export function service(i: number): V1Service {
-  return makeService("ns1", `svc${i}`, (s) => {
-    setClusterIPs(s, `172.30.${i >> 8}.${i & 255}`);
-    s.spec.ports = [servicePort("p80", 80, { targetPort: 8080 })];
-  });
-}
-
-/** The slice of {@linkcode service}. */
-export function slice(i: number): V1EndpointSlice {
-  return makeSlice("ns1", `svc${i}`, 1, (es) => {
-    es.ports = [slicePort("p80", 8080)];
-    es.endpoints = [makeEndpoint(`10.180.${i >> 8}.${i & 255}`, { nodeName: TEST_NODE_NAME })];
-  });
-}
-
-/** Creates the Node and services 1..count on the fake API server. */
-export function seed(api: FakeApiServer, count: number, from = 1): void {
-  for (let i = from; i < from + count; i++) {
-    api.create("services", service(i));
-    api.create("endpointslices", slice(i));
-  }
-  if (from === 1) api.create("nodes", makeNode());
-}
 
 /** The state file a node would have saved from `api` as it is now. */
 export function savedState(api: FakeApiServer): string {

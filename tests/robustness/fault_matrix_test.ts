@@ -24,23 +24,16 @@ import {
   type RunOptions,
 } from "../../src/runner.ts";
 import { SyncFailedError } from "../../src/sync/proxier.ts";
-import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
+import { type FakeApiServer, withApi } from "../fixtures/fake_api_server.ts";
 import { makeNode, makeTableOptions, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { ManualClock as DaemonClock } from "../fixtures/manual_clock.ts";
+import { ManualClock } from "../fixtures/manual_clock.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
 import { ignoreKernelTests, withNamespace } from "../fixtures/netns.ts";
+import { seed, service, slice } from "../fixtures/numbered_services.ts";
 import { RecordingRunner } from "../fixtures/recording_runner.ts";
-import { MemoryFiles, REQUEST_TIMEOUT_MS, withApi } from "../kube/_support.ts";
-import {
-  makeRig,
-  type Rig,
-  savedState,
-  seed,
-  service,
-  slice,
-  STATE,
-  SYNC_PERIOD_MS,
-} from "./_rig.ts";
+import { REQUEST_TIMEOUT_MS } from "../fixtures/test_source.ts";
 import { randomCluster, tableFrom } from "./_random_cluster.ts";
+import { makeRig, type Rig, savedState, STATE, SYNC_PERIOD_MS } from "./_rig.ts";
 
 const ignore = await ignoreKernelTests();
 
@@ -69,7 +62,7 @@ async function driveUntil(rig: Rig, done: () => boolean, limitMs: number): Promi
     if (clock.now() - start > limitMs) {
       throw new Error(`Not converged within ${limitMs} ms (virtual):\n${rig.t.log.text}`);
     }
-    clock.advance(100);
+    clock.jump(100);
   }
 }
 
@@ -77,7 +70,7 @@ async function driveUntil(rig: Rig, done: () => boolean, limitMs: number): Promi
 async function driveFor(rig: Rig, ms: number): Promise<void> {
   for (let passed = 0; passed < ms; passed += 1_000) {
     await tick(2);
-    rig.t.clock.advance(1_000);
+    rig.t.clock.jump(1_000);
   }
   await tick(2);
 }
@@ -186,7 +179,7 @@ Deno.test("API server down at startup without a state file: healthz reports not 
       void rig.t.source.start();
       const delays: number[] = [];
       for (let i = 0; i < 6; i++) {
-        if (i > 0) rig.t.clock.advance(delays[i - 1] as number);
+        if (i > 0) rig.t.clock.jump(delays[i - 1] as number);
         delays.push(await rig.t.clock.nextSleep((ms) => ms < 1_000));
       }
       // Jitter at random() = 0.5 is 3/4 of 100, 200, 400 (the cap) …
@@ -299,7 +292,7 @@ async function survivesApplyFault(
     try {
       // The first sync already failed (running() ignored it); two more attempts.
       for (let i = 0; i < 2; i++) {
-        rig.t.clock.advance(SYNC_PERIOD_MS);
+        rig.t.clock.jump(SYNC_PERIOD_MS);
         const error = await rig.sync();
         assert.ok(error instanceof SyncFailedError, `sync ${i} must fail: ${error}`);
         assert.match(error.message, expected);
@@ -313,7 +306,7 @@ async function survivesApplyFault(
       assert.equal(rig.metric(metric, { ip_family: "IPv4" }), 3);
 
       state.failing = false;
-      rig.t.clock.advance(1_000);
+      rig.t.clock.jump(1_000);
       assert.equal(await rig.sync(), undefined);
       const result = rig.proxier.lastResult;
       assert.equal(result?.kind, "full", "the retry after a failure is a full sync");
@@ -566,7 +559,7 @@ Deno.test({
 
 /** runDaemon() with `backend`, a source that delivers svc1 at once, no servers, virtual time. */
 function startDaemon(backend: ProxyBackend) {
-  const clock = new DaemonClock();
+  const clock = new ManualClock();
   const table = new EndpointTable(makeTableOptions());
   const handlers = new Map<string, () => void>();
   const exits: number[] = [];

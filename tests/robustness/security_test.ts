@@ -12,18 +12,18 @@ import { metricsHandler } from "../../src/server/metrics.ts";
 import { MetricsRegistry } from "../../src/server/prometheus.ts";
 import { createClusterSource } from "../../src/kube/mod.ts";
 import { DENO_STATE_FS, encodeState, writeStateFile } from "../../src/state/state_file.ts";
-import type { FakeApiServer } from "../fixtures/fake_api_server.ts";
-import { makeTableOptions, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
 import { EndpointTable } from "../../src/model/mod.ts";
+import { type FakeApiServer, withApi } from "../fixtures/fake_api_server.ts";
+import { makeTableOptions, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
+import { ManualClock } from "../fixtures/manual_clock.ts";
+import { MemoryLogger } from "../fixtures/memory_logger.ts";
+import { seed } from "../fixtures/numbered_services.ts";
 import {
   kubeconfigFor,
   makeSource,
-  ManualClock,
-  MemoryLogger,
+  TEST_SOURCE_OPTIONS,
   type TestSource,
-  withApi,
-} from "../kube/_support.ts";
-import { seed } from "./_rig.ts";
+} from "../fixtures/test_source.ts";
 
 const SECRET_TOKEN = "s3cr3t-Bearer-0123456789abcdef";
 const CLIENT_KEY = await Deno.readTextFile(new URL("../fixtures/tls/client.key", import.meta.url));
@@ -108,26 +108,10 @@ Deno.test("ClusterSource verifies the API server's certificate by default and lo
   }, { tls: true, token: SECRET_TOKEN });
 });
 
-/** A kubeconfig with a bearer token and a client certificate/key, trusting `ca`. */
-function kubeconfigWithClientCert(api: FakeApiServer, ca: string | null): string {
-  const caLine = ca === null ? "" : `\n    certificate-authority-data: ${btoa(ca)}`;
-  return `apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster:
-    server: ${api.url}${caLine}
-users:
-- name: kube-proxy
-  user:
-    token: ${SECRET_TOKEN}
-    client-certificate-data: ${btoa(CLIENT_CERT)}
-    client-key-data: ${btoa(CLIENT_KEY)}
-contexts:
-- name: fake
-  context: {cluster: fake, user: kube-proxy}
-current-context: fake
-`;
+/** A kubeconfig with a bearer token and a client certificate/key, trusting `caCert`. */
+function kubeconfigWithClientCert(api: FakeApiServer, caCert: string | null): string {
+  const client = { cert: CLIENT_CERT, key: CLIENT_KEY };
+  return kubeconfigFor(api, { caCert, token: SECRET_TOKEN, client });
 }
 
 Deno.test({
@@ -139,7 +123,7 @@ Deno.test({
     await withApi(async (api) => {
       seed(api, 1);
       const t = await makeSource(api, {
-        kubeconfigText: kubeconfigFor({ url: api.url, caCert: null, token: SECRET_TOKEN })
+        kubeconfigText: kubeconfigFor(api, { caCert: null, token: SECRET_TOKEN })
           .replace(`server: ${api.url}`, `server: ${api.url}\n    insecure-skip-tls-verify: true`),
       });
       try {
@@ -188,18 +172,7 @@ Deno.test("ClusterSource never logs the token or client key when RBAC forbids a 
 async function configErrorOf(kubeconfigText: string): Promise<string> {
   const log = new MemoryLogger();
   try {
-    const source = await createClusterSource({
-      kubeconfig: "/etc/kube-proxy/kubeconfig",
-      master: "",
-      qps: -1,
-      burst: 10,
-      contentType: "application/json",
-      apiMode: "watch",
-      pollIntervalMs: 10_000,
-      configSyncPeriodMs: 900_000,
-      stateFile: "",
-      nodeName: TEST_NODE_NAME,
-    }, {
+    const source = await createClusterSource(TEST_SOURCE_OPTIONS, {
       table: new EndpointTable(makeTableOptions()),
       log,
       env: () => undefined,

@@ -9,7 +9,7 @@ import {
   writeStateFile,
 } from "../../src/state/mod.ts";
 import { makeNode, makeService, makeSlice, TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { MemoryFiles } from "../kube/_support.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
 
 const STATE: ClusterState = {
   nodeName: TEST_NODE_NAME,

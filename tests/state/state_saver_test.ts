@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { type ClusterState, decodeState, StateSaver } from "../../src/state/mod.ts";
 import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
-import { ManualClock, MemoryFiles, MemoryLogger } from "../kube/_support.ts";
+import { ManualClock } from "../fixtures/manual_clock.ts";
+import { MemoryFiles } from "../fixtures/memory_files.ts";
+import { MemoryLogger } from "../fixtures/memory_logger.ts";
 
 const PATH = "/var/lib/kube-proxy/state.json";
 
@@ -57,7 +59,7 @@ Deno.test("StateSaver writes the first change at once and coalesces later ones i
   t.saver.markDirty();
   await waiting;
   assert.equal(t.files.renames, 1);
-  t.clock.advance(5_000);
+  t.clock.jump(5_000);
   await t.files.waitForRenames(2);
   assert.equal(savedServices(t.files), 3);
   await t.saver.stop();
@@ -93,7 +95,7 @@ Deno.test("StateSaver reports a full disk once, keeps the old file and retries w
   t.set(state(2));
   const firstRetry = t.clock.nextSleep((ms) => ms === 5_000);
   t.saver.markDirty();
-  t.clock.advance(await firstRetry);
+  t.clock.jump(await firstRetry);
   const secondRetry = await t.clock.nextSleep((ms) => ms > 5_000);
   assert.equal(secondRetry, 10_000);
   assert.equal(savedServices(t.files), 1, "the old file is intact");
@@ -105,10 +107,10 @@ Deno.test("StateSaver reports a full disk once, keeps the old file and retries w
     ],
   );
   const third = t.clock.nextSleep((ms) => ms === 20_000);
-  t.clock.advance(10_000);
+  t.clock.jump(10_000);
   await third;
   assert.ok(t.log.lines.some((l) => l.startsWith("I Still cannot save the state file")));
-  t.clock.advance(20_000);
+  t.clock.jump(20_000);
   await t.files.waitForRenames(2);
   await t.saver.stop();
   assert.equal(savedServices(t.files), 2);
