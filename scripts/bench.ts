@@ -12,6 +12,9 @@
  *   `--budget=10k:600,1k:60` (per size; a run past its budget is reported "over budget"),
  *   `--changes=25` (one-endpoint changes timed per run), `--no-baseline` (skip the upstream-shaped
  *   nftables load), `--iptables-legacy`;
+ * - daemon section (scripts/bench/daemon_rss.ts): the real program's cold start, change latency
+ *   and peak RSS, with the same `--sizes` (default 1k,10k), `--modes` (default both; nftables
+ *   only above 5k Services), `--budget` (default 300 s per run) and `--changes`;
  * - `--json=PATH`: where to write every number (default dist/bench.json).
  *
  * To add a section, write `function benchX(args): Promise<SectionOutput>` and register it in
@@ -29,6 +32,7 @@ import {
 } from "./bench/synthetic_cluster.ts";
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { runClusterScale } from "./bench/cluster_scale.ts";
+import { runDaemonRss } from "./bench/daemon_rss.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -95,6 +99,17 @@ const sections: Record<string, Section> = {
       changes: args.changes,
       baseline: args.baseline,
       iptablesLegacy: args.iptablesLegacy,
+      print: (line) => lines.push(line),
+    });
+    return { lines, data: report };
+  },
+  daemon: async (args) => {
+    const lines: string[] = [];
+    const report = await runDaemonRss({
+      ...(args.sizes === null ? {} : { sizes: args.sizes }),
+      ...(args.modes === null ? {} : { modes: args.modes }),
+      ...(args.budgets === null ? {} : { budgets: args.budgets }),
+      changes: args.changes,
       print: (line) => lines.push(line),
     });
     return { lines, data: report };
