@@ -4,20 +4,17 @@
  * alone; neither → in-cluster config (KUBERNETES_SERVICE_HOST/PORT and the service-account token
  * and CA). Environment and file reads are parameters, so tests need no real environment.
  *
- * Kubeconfigs are parsed by `@kubernetes/client-node`'s `KubeConfig` (contexts, clusters, users,
- * relative paths), imported lazily because loading that package costs a few hundred
- * milliseconds that in-cluster and `--dry-run --objects` runs should not pay. Credential files
- * are then read through the injected reader, and token files are re-read every minute, as
- * client-go does, so projected service-account tokens rotate.
+ * Kubeconfigs are parsed by `kubeconfig.ts` (current context, cluster, user, relative paths).
+ * Credential files are then read through the injected reader, and token files are re-read every
+ * minute, as client-go does, so projected service-account tokens rotate.
  *
  * @module
  */
 
-import { load } from "js-yaml";
-import type { Cluster, User } from "@kubernetes/client-node";
 import type { Logger } from "../log.ts";
 import type { Clock } from "./clock.ts";
 import { ApiConfigError } from "./errors.ts";
+import { parseKubeconfig } from "./kubeconfig.ts";
 
 /** The directory of the pod's service-account token and CA (upstream's constant). */
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -135,11 +132,6 @@ async function inCluster(deps: ConnectionDeps): Promise<ApiConnection> {
   };
 }
 
-/** The kubeconfig fields client-node does not model, read from the raw document. */
-interface RawUserExtras {
-  readonly tokenFile: string | null;
-}
-
 async function fromKubeconfig(
   path: string,
   master: string,
@@ -147,7 +139,7 @@ async function fromKubeconfig(
 ): Promise<ApiConnection> {
   const where = `kubeconfig ${JSON.stringify(path)}`;
   const text = await readRequired(deps, path, "kubeconfig");
-  const { cluster, user, extras } = await parseKubeconfig(text, path, where);
+  const { cluster, user } = parseKubeconfig(text, path, where);
 
   if (cluster.skipTLSVerify) {
     throw new ApiConfigError(
@@ -155,7 +147,7 @@ async function fromKubeconfig(
         "always verified); set certificate-authority or certificate-authority-data",
     );
   }
-  if (cluster.tlsServerName !== undefined && cluster.tlsServerName !== "") {
+  if (cluster.tlsServerName !== null && cluster.tlsServerName !== "") {
     deps.log.warn("Kubeconfig tls-server-name is not supported and is ignored", {
       kubeconfig: path,
       tlsServerName: cluster.tlsServerName,
@@ -169,19 +161,19 @@ async function fromKubeconfig(
   );
   const caCerts = ca === null ? [] : [ca];
 
-  if (user?.exec !== undefined && user.exec !== null) {
+  if (user?.exec === true) {
     throw new ApiConfigError(
       `${where}: user ${JSON.stringify(user.name)} uses an exec credential plugin, which is not ` +
         "supported; use a token, token-file or client certificate",
     );
   }
-  if (user?.authProvider !== undefined && user.authProvider !== null) {
+  if (user?.authProvider === true) {
     throw new ApiConfigError(
       `${where}: user ${JSON.stringify(user.name)} uses an auth-provider, which is not ` +
         "supported; use a token, token-file or client certificate",
     );
   }
-  if (user?.impersonateUser !== undefined && user.impersonateUser !== null) {
+  if (user !== null && user.impersonate !== null && user.impersonate !== "") {
     deps.log.warn("Kubeconfig impersonation (as) is not supported and is ignored", {
       kubeconfig: path,
     });
@@ -202,13 +194,13 @@ async function fromKubeconfig(
 
   let credentials: Credentials;
   const userLabel = `${where} user ${JSON.stringify(user?.name ?? "")}`;
-  if (extras.tokenFile !== null) {
-    const tokenPath = resolvePath(dirname(path), extras.tokenFile);
+  if (user !== null && user.tokenFile !== null) {
+    const tokenPath = user.tokenFile;
     const token = await readRequired(deps, tokenPath, `${where}: token-file`);
     credentials = new TokenFileCredentials(tokenPath, token.trim(), deps);
-  } else if (user?.token !== undefined && user.token !== null && user.token !== "") {
+  } else if (user !== null && user.token !== null && user.token !== "") {
     credentials = staticCredentials(`Bearer ${user.token}`, `the token of ${userLabel}`);
-  } else if (user?.username !== undefined && user.username !== null && user.username !== "") {
+  } else if (user !== null && user.username !== null && user.username !== "") {
     const basic = btoa(`${user.username}:${user.password ?? ""}`);
     credentials = staticCredentials(`Basic ${basic}`, `the username and password of ${userLabel}`);
   } else if (cert !== null) {
@@ -227,82 +219,10 @@ async function fromKubeconfig(
       caCerts,
       cert,
       key,
-      proxyUrl: cluster.proxyUrl === undefined || cluster.proxyUrl === "" ? null : cluster.proxyUrl,
+      proxyUrl: cluster.proxyUrl === "" ? null : cluster.proxyUrl,
     },
     credentials,
     source: master === "" ? where : `${where} with --master`,
-  };
-}
-
-async function parseKubeconfig(
-  text: string,
-  path: string,
-  where: string,
-): Promise<{ cluster: Cluster; user: User | null; extras: RawUserExtras }> {
-  let raw: unknown;
-  try {
-    raw = load(text);
-  } catch (error) {
-    throw new ApiConfigError(`${where}: not valid YAML: ${describe(error)}`, { cause: error });
-  }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    throw new ApiConfigError(
-      `${where}: not a kubeconfig (expected a mapping with clusters, ` +
-        "users and contexts)",
-    );
-  }
-  // client-node reads `token-file` once with node:fs while parsing; take it out so the token
-  // is read (and re-read) through our reader instead.
-  const tokenFiles = new Map<string, string>();
-  const document = raw as Record<string, unknown>;
-  const users = Array.isArray(document.users) ? document.users : [];
-  const strippedUsers = users.map((entry: unknown) => {
-    if (typeof entry !== "object" || entry === null) return entry;
-    const e = entry as { name?: unknown; user?: unknown };
-    if (typeof e.user !== "object" || e.user === null) return entry;
-    const { ["token-file"]: tokenFile, ...rest } = e.user as Record<string, unknown>;
-    if (typeof tokenFile === "string" && tokenFile !== "" && typeof e.name === "string") {
-      tokenFiles.set(e.name, tokenFile);
-    }
-    return { ...e, user: rest };
-  });
-
-  const { KubeConfig } = await import("@kubernetes/client-node");
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromString(JSON.stringify({ ...document, users: strippedUsers }));
-    kc.makePathsAbsolute(dirname(path));
-  } catch (error) {
-    throw new ApiConfigError(`${where}: ${describe(error)}`, { cause: error });
-  }
-  const contextName = kc.getCurrentContext();
-  if (contextName === undefined || contextName === null || contextName === "") {
-    throw new ApiConfigError(`${where}: current-context is not set`);
-  }
-  const context = kc.getContextObject(contextName);
-  if (context === null) {
-    throw new ApiConfigError(
-      `${where}: current-context ${JSON.stringify(contextName)} is not among its contexts`,
-    );
-  }
-  const cluster = kc.getCluster(context.cluster);
-  if (cluster === null) {
-    throw new ApiConfigError(
-      `${where}: context ${JSON.stringify(contextName)} names cluster ` +
-        `${JSON.stringify(context.cluster)}, which is not among its clusters`,
-    );
-  }
-  const user = context.user === undefined || context.user === "" ? null : kc.getUser(context.user);
-  if (context.user !== undefined && context.user !== "" && user === null) {
-    throw new ApiConfigError(
-      `${where}: context ${JSON.stringify(contextName)} names user ` +
-        `${JSON.stringify(context.user)}, which is not among its users`,
-    );
-  }
-  return {
-    cluster,
-    user,
-    extras: { tokenFile: user === null ? null : tokenFiles.get(user.name) ?? null },
   };
 }
 
@@ -412,16 +332,6 @@ function pemOrThrow(text: string, what: string): string {
     throw new ApiConfigError(`${what}: not PEM (no "-----BEGIN" line)`);
   }
   return text;
-}
-
-function dirname(path: string): string {
-  const i = path.lastIndexOf("/");
-  if (i < 0) return ".";
-  return i === 0 ? "/" : path.slice(0, i);
-}
-
-function resolvePath(dir: string, path: string): string {
-  return path.startsWith("/") ? path : `${dir}/${path}`;
 }
 
 function describe(error: unknown): string {
