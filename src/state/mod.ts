@@ -11,7 +11,9 @@ export {
   DEFAULT_STATE_FILE,
   DENO_STATE_FS,
   encodeState,
+  encodeStateChunks,
   readStateFile,
+  STATE_CHUNK_CHARS,
   STATE_FORMAT_VERSION,
   STATE_KIND,
   StateFileError,
@@ -21,6 +23,7 @@ export {
 export {
   DEFAULT_STATE_SAVE_INTERVAL_MS,
   MAX_STATE_RETRY_MS,
+  STATE_WRITE_BYTES_PER_SECOND,
   StateSaver,
   type StateSaverDeps,
 } from "./state_saver.ts";

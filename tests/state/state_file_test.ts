@@ -4,7 +4,9 @@ import {
   decodeState,
   DENO_STATE_FS,
   encodeState,
+  encodeStateChunks,
   readStateFile,
+  STATE_CHUNK_CHARS,
   StateFileError,
   writeStateFile,
 } from "../../src/state/mod.ts";
@@ -120,4 +122,28 @@ Deno.test("writeStateFile() with the real file system creates the directory and 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("encodeStateChunks() writes the same bytes as one JSON document, in bounded chunks", () => {
+  const many = {
+    ...STATE,
+    services: Array.from(
+      { length: 3000 },
+      (_, i) => makeService("ns", `svc-${String(i).padStart(4, "0")}`),
+    ),
+  };
+  const chunks = [...encodeStateChunks(many)];
+  assert.ok(chunks.length > 2, `expected several chunks, got ${chunks.length}`);
+  for (const chunk of chunks) assert.ok(chunk.length < 2 * STATE_CHUNK_CHARS);
+  const whole = JSON.stringify({
+    kind: "DenoKubeProxyState",
+    formatVersion: 1,
+    nodeName: many.nodeName,
+    savedAt: many.savedAt,
+    services: many.services,
+    endpointSlices: many.endpointSlices,
+    node: many.node,
+  }) + "\n";
+  assert.equal(chunks.join(""), whole);
+  assert.equal(encodeState(many), whole);
 });

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type ClusterState, decodeState, StateSaver } from "../../src/state/mod.ts";
+import {
+  type ClusterState,
+  decodeState,
+  STATE_WRITE_BYTES_PER_SECOND,
+  StateSaver,
+} from "../../src/state/mod.ts";
 import { TEST_NODE_NAME } from "../fixtures/k8s_builders.ts";
 import { ManualClock } from "../fixtures/manual_clock.ts";
 import { MemoryFiles } from "../fixtures/memory_files.ts";
@@ -115,4 +120,22 @@ Deno.test("StateSaver reports a full disk once, keeps the old file and retries w
   await t.saver.stop();
   assert.equal(savedServices(t.files), 2);
   assert.ok(t.log.lines.includes(`I State file saved again path=${PATH}`));
+});
+
+Deno.test("StateSaver spaces writes of a large file by its size (64 KiB/s), not every interval", async () => {
+  // ~1.3 MB of state: the next write may come only ~20 s after the last, not 5 s.
+  const t = setup(state(20_000));
+  t.saver.markDirty();
+  await t.files.waitForRenames(1);
+  const bytes = new TextEncoder().encode(t.files.files.get(PATH) ?? "").length;
+  const spacing = (bytes / STATE_WRITE_BYTES_PER_SECOND) * 1000;
+  assert.ok(spacing > 5_000, `a ${bytes}-byte file should wait longer than the interval`);
+  const waiting = t.clock.nextSleep((ms) => Math.abs(ms - spacing) < 1);
+  t.set(state(20_001));
+  t.saver.markDirty();
+  await waiting;
+  t.clock.jump(5_000);
+  assert.equal(t.files.renames, 1, "not written after the 5 s interval alone");
+  await t.saver.stop();
+  assert.equal(savedServices(t.files), 20_001);
 });
