@@ -2,8 +2,10 @@
  * Hands iptables mode's rules to the kernel through the {@linkcode CommandRunner} seam:
  * `iptables-restore -w 5 --noflush --counters` (one atomic transaction per family, input
  * streamed in chunks), `iptables-save` to list existing chains, and the jump rules from the
- * built-in chains, ensured with `iptables -C` / `-I … 1` as upstream does. Failures become
- * {@linkcode ApplyError}s that quote the rejected line with its number and neighbours.
+ * built-in chains: found missing from one listing per table (not one `iptables -C` per rule, each
+ * of which re-reads the whole table) and inserted with `-I CHAIN 1` lines, in upstream's order,
+ * inside that same transaction. Failures become {@linkcode ApplyError}s that quote the rejected
+ * line with its number and neighbours.
  *
  * @module
  */
@@ -20,7 +22,7 @@ import {
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
 } from "./chain_names.ts";
-import { restoreChunks } from "./render.ts";
+import { commentArg, restoreChunks } from "./render.ts";
 
 /** Wait up to 5 s for the xtables lock (upstream's `-w 5`). */
 export const WAIT_ARGS: readonly string[] = ["-w", "5"];
@@ -113,26 +115,21 @@ export async function savedChains(
   table: IptablesTable,
   timeoutMs: number = DEFAULT_TIMEOUT_MS,
 ): Promise<string[]> {
-  const tool = familyTools(family).save;
-  const result = await run(runner, family, tool, ["-t", table], { timeoutMs });
-  if (result.code !== 0 || result.timedOut) {
-    throw new ApplyError(
-      `${tool} -t ${table} failed for ${family} (exit status ${result.code}): ` +
-        toolMessage(result),
-      family,
-    );
-  }
-  return chainsOf(result.stdout);
+  return chainsOf(await saveTable(runner, family, table, timeoutMs));
 }
 
 /** The chain names declared (`:NAME POLICY [p:b]`) in `iptables-save` output. */
 export function chainsOf(saveOutput: string): string[] {
   const chains: string[] = [];
-  for (const line of saveOutput.split("\n")) {
-    if (line.startsWith(":")) {
-      const end = line.indexOf(" ");
-      chains.push(end < 0 ? line.slice(1) : line.slice(1, end));
+  // Line by line without splitting: a large cluster's nat table lists 400k lines.
+  for (let start = 0; start < saveOutput.length;) {
+    let end = saveOutput.indexOf("\n", start);
+    if (end < 0) end = saveOutput.length;
+    if (saveOutput.charCodeAt(start) === 0x3a) {
+      const space = saveOutput.indexOf(" ", start);
+      chains.push(saveOutput.slice(start + 1, space < 0 || space > end ? end : space));
     }
+    start = end + 1;
   }
   return chains;
 }
@@ -211,64 +208,220 @@ export function jumpRuleSpec(rule: JumpRule): string[] {
   return spec;
 }
 
+/** The built-in chains the jump rules of each table start from. */
+export const JUMP_SOURCE_CHAINS: Readonly<Record<"filter" | "nat", readonly string[]>> = Object
+  .freeze({
+    filter: ["INPUT", "FORWARD", "OUTPUT"],
+    nat: ["PREROUTING", "OUTPUT", "POSTROUTING"],
+  });
+
 /**
- * Makes sure every jump rule exists: `-C` and, when missing (exit status 1), `-I CHAIN 1`.
- * `createKubeletChain`: also create kubelet's KUBE-FIREWALL chain first (`-N`, "exists" is fine),
- * for when the restore input did not declare it. Returns the number of rules inserted.
+ * The arguments of one `iptables-save` / `iptables -S` line, as the shell would split it: words
+ * separated by spaces, double quotes grouping words, backslash escaping the next character (the
+ * way iptables prints comments).
  */
-export async function ensureJumpRules(
+export function splitRuleLine(line: string): string[] {
+  const args: string[] = [];
+  let current = "";
+  let inWord = false;
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "\\" && i + 1 < line.length) {
+      current += line[++i];
+      inWord = true;
+    } else if (c === '"') {
+      quoted = !quoted;
+      inWord = true;
+    } else if (c === " " && !quoted) {
+      if (inWord) args.push(current);
+      current = "";
+      inWord = false;
+    } else {
+      current += c;
+      inWord = true;
+    }
+  }
+  if (inWord) args.push(current);
+  return args;
+}
+
+/**
+ * The jump rules of `rules` that a listing of their table shows (`iptables-save -t TABLE` or
+ * `iptables -S CHAIN` output): a rule counts as present when some `-A FROM …` line has exactly
+ * its arguments, which is what `iptables -C` checks.
+ */
+export function presentJumpRules(listing: string, rules: readonly JumpRule[]): Set<JumpRule> {
+  const wanted = new Map<string, JumpRule[]>();
+  for (const rule of rules) {
+    const key = [rule.from, ...jumpRuleSpec(rule)].join("\0");
+    wanted.set(key, [...(wanted.get(key) ?? []), rule]);
+  }
+  const froms = new Set(rules.map((r) => `-A ${r.from} `));
+  const present = new Set<JumpRule>();
+  // A nat listing of a large cluster has 400k lines; look only at the built-in chains' rules.
+  for (let start = 0; start < listing.length;) {
+    let end = listing.indexOf("\n", start);
+    if (end < 0) end = listing.length;
+    if (listing.startsWith("-A ", start)) {
+      const space = listing.indexOf(" ", start + 3);
+      if (space > 0 && space < end && froms.has(listing.slice(start, space + 1))) {
+        const key = splitRuleLine(listing.slice(start + 3, end)).join("\0");
+        for (const rule of wanted.get(key) ?? []) present.add(rule);
+      }
+    }
+    start = end + 1;
+  }
+  return present;
+}
+
+/**
+ * Lists the rules of some chains of a table with `iptables -S CHAIN`, one process per chain.
+ * With iptables-nft this reads just those chains (milliseconds); `iptables-save` of a large nat
+ * table takes seconds to minutes. Throws {@linkcode ApplyError} when a listing fails.
+ */
+export async function listChains(
   runner: CommandRunner,
   family: IPFamily,
-  createKubeletChain: boolean,
+  table: IptablesTable,
+  chains: readonly string[],
   timeoutMs: number = DEFAULT_TIMEOUT_MS,
-): Promise<number> {
+): Promise<string> {
   const tool = familyTools(family).iptables;
-  if (createKubeletChain) {
-    const r = await run(runner, family, tool, [...WAIT_ARGS, "-t", "filter", "-N", KUBE_FIREWALL], {
-      timeoutMs,
-    });
-    if (r.timedOut || (r.code !== 0 && r.code !== 1)) {
+  const results = await Promise.all(
+    chains.map((chain) =>
+      run(runner, family, tool, [...WAIT_ARGS, "-t", table, "-S", chain], { timeoutMs })
+    ),
+  );
+  results.forEach((result, i) => {
+    if (result.code !== 0 || result.timedOut) {
       throw new ApplyError(
-        `${tool} could not create chain ${KUBE_FIREWALL}: ${toolMessage(r)}`,
+        `Cannot check kube-proxy's jump rules: ${tool} -t ${table} -S ${chains[i]} failed for ` +
+          `${family} (exit status ${result.code}): ${
+            result.timedOut ? "timed out" : toolMessage(result)
+          }`,
         family,
       );
     }
-  }
-  let inserted = 0;
-  for (const rule of [...JUMP_RULES, ...KUBELET_JUMP_RULES]) {
-    const spec = jumpRuleSpec(rule);
-    const check = await run(
-      runner,
+  });
+  return results.map((r) => r.stdout).join("\n");
+}
+
+/**
+ * Runs `iptables-save -t table` and returns its output. Throws {@linkcode ApplyError} when it
+ * fails.
+ */
+export async function saveTable(
+  runner: CommandRunner,
+  family: IPFamily,
+  table: IptablesTable,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS,
+): Promise<string> {
+  const tool = familyTools(family).save;
+  const result = await run(runner, family, tool, ["-t", table], { timeoutMs });
+  if (result.code !== 0 || result.timedOut) {
+    throw new ApplyError(
+      `${tool} -t ${table} failed for ${family} (exit status ${result.code}): ` +
+        (result.timedOut ? "timed out" : toolMessage(result)),
       family,
-      tool,
-      [...WAIT_ARGS, "-t", rule.table, "-C", rule.from, ...spec],
-      { timeoutMs },
     );
-    if (check.code === 0 && !check.timedOut) continue;
-    if (check.code !== 1 || check.timedOut) {
-      throw new ApplyError(
-        `${tool} -t ${rule.table} -C ${rule.from} … -j ${rule.to} failed for ${family} ` +
-          `(exit status ${check.code}): ${toolMessage(check)}`,
-        family,
-      );
-    }
-    const insert = await run(
-      runner,
-      family,
-      tool,
-      [...WAIT_ARGS, "-t", rule.table, "-I", rule.from, "1", ...spec],
-      { timeoutMs },
-    );
-    if (insert.code !== 0 || insert.timedOut) {
-      throw new ApplyError(
-        `${tool} could not insert the jump from ${rule.table}/${rule.from} to ${rule.to} for ` +
-          `${family} (exit status ${insert.code}): ${toolMessage(insert)}`,
-        family,
-      );
-    }
-    inserted++;
   }
-  return inserted;
+  return result.stdout;
+}
+
+/** The jump rules a full sync must insert, found from listings of the built-in chains. */
+export interface MissingJumps {
+  /** Missing rules, in upstream's order (that of `JUMP_RULES` then `KUBELET_JUMP_RULES`). */
+  readonly rules: readonly JumpRule[];
+  /** Some of kubelet's jumps are missing, so its KUBE-FIREWALL chain may be missing too. */
+  readonly kubeletJumpMissing: boolean;
+}
+
+/**
+ * Which jump rules are missing. `natListing`: an `iptables-save -t nat` output the caller has or
+ * is getting (a full sync lists nat for stale chains anyway); when it is, or turns out, null,
+ * the nat built-in chains are listed. The filter ones always are (`iptables -S`, one process per
+ * chain, started before this returns). Throws {@linkcode ApplyError} when a listing fails:
+ * nothing may be applied without knowing.
+ */
+export async function missingJumpRules(
+  runner: CommandRunner,
+  family: IPFamily,
+  natListing: string | null | Promise<string | null>,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS,
+): Promise<MissingJumps> {
+  const all = [...JUMP_RULES, ...KUBELET_JUMP_RULES];
+  const listNat = () => listChains(runner, family, "nat", JUMP_SOURCE_CHAINS.nat, timeoutMs);
+  const [filter, nat] = await Promise.all([
+    listChains(runner, family, "filter", JUMP_SOURCE_CHAINS.filter, timeoutMs),
+    natListing === null ? listNat() : Promise.resolve(natListing).then((n) => n ?? listNat()),
+  ]);
+  const present = new Set([
+    ...presentJumpRules(filter, all.filter((r) => r.table === "filter")),
+    ...presentJumpRules(nat, all.filter((r) => r.table === "nat")),
+  ]);
+  const rules = all.filter((r) => !present.has(r));
+  return {
+    rules,
+    kubeletJumpMissing: KUBELET_JUMP_RULES.some((r) => !present.has(r)),
+  };
+}
+
+/**
+ * Creates kubelet's KUBE-FIREWALL chain in filter (`-N`; "already exists" is fine), for when a
+ * kubelet jump must be inserted and the restore input does not declare the chain.
+ */
+export async function ensureKubeletChain(
+  runner: CommandRunner,
+  family: IPFamily,
+  timeoutMs: number = DEFAULT_TIMEOUT_MS,
+): Promise<void> {
+  const tool = familyTools(family).iptables;
+  const r = await run(runner, family, tool, [...WAIT_ARGS, "-t", "filter", "-N", KUBE_FIREWALL], {
+    timeoutMs,
+  });
+  if (r.timedOut || (r.code !== 0 && r.code !== 1)) {
+    throw new ApplyError(
+      `${tool} could not create chain ${KUBE_FIREWALL}: ${toolMessage(r)}`,
+      family,
+    );
+  }
+}
+
+/**
+ * `lines` (a restore input) with the missing jump rules inserted (`-I FROM 1 …`, in upstream's
+ * order, so the kernel ends with upstream's order) at the end of their table's section, or in
+ * a section of their own when the input has none for that table. Inserting inside the sync's
+ * transaction costs nothing extra; each `iptables -I` would re-read, and with iptables-legacy
+ * rewrite, the whole table (seconds at 10k services).
+ */
+export function withJumpRules(
+  lines: readonly string[],
+  rules: readonly JumpRule[],
+): readonly string[] {
+  if (rules.length === 0) return lines;
+  const inserts = new Map<string, string[]>();
+  for (const rule of rules) {
+    const line = ["-I", rule.from, "1", ...jumpRuleSpec(rule).map(restoreWord)].join(" ");
+    inserts.set(rule.table, [...(inserts.get(rule.table) ?? []), line]);
+  }
+  const out: string[] = [];
+  let table: string | null = null;
+  for (const line of lines) {
+    if (line.startsWith("*")) table = line.slice(1);
+    else if (line === "COMMIT" && table !== null) {
+      out.push(...(inserts.get(table) ?? []));
+      inserts.delete(table);
+    }
+    out.push(line);
+  }
+  for (const [name, extra] of inserts) out.push(`*${name}`, ...extra, "COMMIT");
+  return out;
+}
+
+/** One argument as restore input spells it: quoted when it holds spaces (comments). */
+function restoreWord(arg: string): string {
+  return /^[A-Za-z0-9._/:,!-]+$/.test(arg) ? arg : commentArg(arg);
 }
 
 /** Runs a command; a missing tool becomes an {@linkcode ApplyError} naming it. */

@@ -17,13 +17,18 @@ import {
 import type { IPFamily, ProxySnapshot, TableSnapshot } from "../../model/mod.ts";
 import { CommandNotFoundError } from "../../runner.ts";
 import {
+  chainsOf,
   DEFAULT_TIMEOUT_MS,
-  ensureJumpRules,
+  ensureKubeletChain,
   familyTools,
+  missingJumpRules,
+  type MissingJumps,
   restore,
-  savedChains,
+  saveTable,
   WAIT_ARGS,
+  withJumpRules,
 } from "./apply.ts";
+import { nameServicePorts } from "./chain_names.ts";
 import { cleanupIptables } from "./cleanup.ts";
 import {
   DEFAULT_HOST_FACTS,
@@ -53,6 +58,8 @@ export interface IptablesBackendStats {
 /** What the first sync learns about the host. */
 interface Probe {
   readonly randomFully: boolean;
+  /** iptables-nft: listing one chain is cheap, listing a whole large table is not. */
+  readonly nfTables: boolean;
   readonly conntrackTCPLiberal: boolean;
   readonly ipv6: boolean;
 }
@@ -74,6 +81,8 @@ export class IptablesBackend implements ProxyBackend {
   readonly #hostAddresses: () => readonly string[] | null;
   readonly #state: Record<IPFamily, IptablesRenderState | null> = { IPv4: null, IPv6: null };
   readonly #needFull: Record<IPFamily, boolean> = { IPv4: true, IPv6: true };
+  /** List the nat table for stale chains: until a full sync succeeded, and after failures. */
+  readonly #listNat: Record<IPFamily, boolean> = { IPv4: true, IPv6: true };
   #probe: Promise<Probe> | null = null;
   #probed: Probe | null = null;
   #routeLocalnetSet = false;
@@ -136,7 +145,11 @@ export class IptablesBackend implements ProxyBackend {
       }
       const wantFull = request.full || this.#needFull[family] || this.#state[family] === null;
       try {
-        const existing = wantFull ? await this.#existingNatChains(family, snapshot) : undefined;
+        const listing = wantFull ? this.#listForFullSync(family, snapshot, probe) : null;
+        // The listings run as child processes; hash the chain names meanwhile (a first render
+        // of 10k services spends ~100 ms on sha256), so the render finds them cached.
+        if (listing !== null) nameServicePorts(snapshot.servicePorts);
+        const listed = listing === null ? null : await listing;
         const result = renderIptables({
           snapshot,
           options: this.#deps.options,
@@ -144,33 +157,35 @@ export class IptablesBackend implements ProxyBackend {
           full: wantFull,
           previous: this.#state[family],
           changed: request.snapshot.changed,
-          ...(existing === undefined ? {} : { existingNatChains: existing }),
+          ...(listed?.natChains == null ? {} : { existingNatChains: listed.natChains }),
         });
         if (result.kind === "skipped") {
           this.#state[family] = result.state;
           continue;
         }
         if (result.localhostNodePorts) await this.#setRouteLocalnet();
+        const jumps = listed?.missing.rules ?? [];
+        // The restore input declares kubelet's chain only for IPv4 localhost NodePorts.
+        if (listed?.missing.kubeletJumpMissing && !result.localhostNodePorts) {
+          await ensureKubeletChain(this.#deps.runner, family, this.#timeoutMs);
+        }
+        const lines = withJumpRules(result.lines, jumps);
         await restore(
           this.#deps.runner,
           family,
-          result.lines,
-          restoreTimeoutMs(this.#timeoutMs, result.lines.length),
+          lines,
+          restoreTimeoutMs(this.#timeoutMs, lines.length),
         );
-        if (wantFull) {
-          await ensureJumpRules(
-            this.#deps.runner,
-            family,
-            !result.localhostNodePorts,
-            this.#timeoutMs,
-          );
-        }
         this.#state[family] = result.state;
         this.#needFull[family] = false;
+        if (wantFull) this.#listNat[family] = false;
         if (result.kind === "full") full = true;
         else partial = true;
-        rulesWritten += result.rulesWritten;
-        bytesWritten += result.bytes;
+        rulesWritten += result.rulesWritten + jumps.length;
+        // Summing lengths, not joining: a full input is 33 MiB at 10k services.
+        bytesWritten += lines === result.lines
+          ? result.bytes
+          : lines.reduce((n, line) => n + line.length + 1, 0);
         this.#deps.log.info("Synced iptables rules", {
           family,
           kind: result.kind,
@@ -181,6 +196,7 @@ export class IptablesBackend implements ProxyBackend {
       } catch (error) {
         // Whatever reached the kernel, the next sync must rebuild everything.
         this.#needFull[family] = true;
+        this.#listNat[family] = true;
         this.stats.restoreFailures[family]++;
         if (!wantFull) this.stats.partialRestoreFailures[family]++;
         // The sync loop logs each distinct failure once at error level; this is the detail.
@@ -217,14 +233,38 @@ export class IptablesBackend implements ProxyBackend {
   }
 
   /**
-   * The nat chains in the kernel, for deleting leftovers on a full sync. Like upstream, a failed
-   * listing only means stale chains stay until the next full sync; the sync goes on.
+   * What a full sync must know about the kernel: the nat chains (to delete leftovers of an
+   * earlier run or of upstream kube-proxy) and which jump rules are missing.
+   *
+   * The nat table is listed whole (`iptables-save -t nat`) on the first full sync, after a
+   * failure, and always with iptables-legacy, where any listing reads the whole table anyway.
+   * Otherwise — periodic full syncs with iptables-nft, where saving a 10k-service table takes
+   * minutes — the last successful sync's state says which chains exist, and only the built-in
+   * chains are listed for the jump rules. Like upstream, a failed nat listing only means stale
+   * chains stay until a later full sync; a failed listing of the jump rules fails the sync.
    */
-  async #existingNatChains(family: IPFamily, snapshot: ProxySnapshot): Promise<string[]> {
+  #listForFullSync(
+    family: IPFamily,
+    snapshot: ProxySnapshot,
+    probe: Probe,
+  ): Promise<{ natChains: string[] | null; missing: MissingJumps }> {
+    // Every listing process is started before this returns, so they run while the caller works.
+    const natSave = this.#listNat[family] || !probe.nfTables
+      ? this.#saveNat(family, snapshot)
+      : null;
+    const missing = missingJumpRules(this.#deps.runner, family, natSave, this.#timeoutMs);
+    return Promise.all([natSave, missing]).then(([nat, missing]) => ({
+      natChains: nat == null ? null : chainsOf(nat),
+      missing,
+    }));
+  }
+
+  /** `iptables-save -t nat`, or null (with a warning) when it fails for any reason but a missing tool. */
+  async #saveNat(family: IPFamily, snapshot: ProxySnapshot): Promise<string | null> {
     // Listing is as slow as restoring on iptables-nft; size the timeout like the restore's.
     const lines = 6 * snapshot.servicePorts.length + 3 * snapshot.reachableEndpointCount;
     try {
-      return await savedChains(
+      return await saveTable(
         this.#deps.runner,
         family,
         "nat",
@@ -236,7 +276,7 @@ export class IptablesBackend implements ProxyBackend {
         family,
         error: error instanceof Error ? error.message : String(error),
       });
-      return [];
+      return null;
     }
   }
 
@@ -253,10 +293,8 @@ export class IptablesBackend implements ProxyBackend {
   /** Learns the iptables version, the conntrack liberal setting and IPv6 support, once. */
   #probeHost(): Promise<Probe> {
     this.#probe ??= (async () => {
-      const [randomFully, conntrackTCPLiberal, ipv6] = await Promise.all([
-        this.#quietRun("iptables", ["--version"]).then((out) =>
-          out === null ? true : supportsRandomFully(out)
-        ),
+      const [version, conntrackTCPLiberal, ipv6] = await Promise.all([
+        this.#quietRun("iptables", ["--version"]),
         this.#quietRun("sysctl", ["-n", "net.netfilter.nf_conntrack_tcp_be_liberal"]).then(
           (out) => out !== null && out.trim() !== "" && out.trim() !== "0",
         ),
@@ -264,7 +302,13 @@ export class IptablesBackend implements ProxyBackend {
           (out) => out !== null,
         ),
       ]);
-      const probe = { randomFully, conntrackTCPLiberal, ipv6 };
+      const probe = {
+        randomFully: version === null ? true : supportsRandomFully(version),
+        // Unknown: list tables whole, which is right for both variants.
+        nfTables: version !== null && version.includes("nf_tables"),
+        conntrackTCPLiberal,
+        ipv6,
+      };
       this.#deps.log.info("Probed iptables host facts", probe, 2);
       this.#probed = probe;
       return probe;

@@ -4,13 +4,14 @@
  * (`KUBE-SEP-`) chains. A hash suffix is the first 16 characters of the standard base32 encoding
  * of sha256 of the model's chain input (`ns/name:port` + lower-case protocol [+ endpoint]).
  *
- * Hashing is the most expensive part of rendering a large cluster, so names are computed once
+ * Hashing (native sha256) is still a large part of a first render, so names are computed once
  * per `ServicePort` / `Endpoint` object and cached by identity: the model reuses unchanged objects
  * across snapshots, so a steady cluster hashes nothing after its first sync.
  *
  * @module
  */
 
+import { hash } from "node:crypto";
 import {
   type Endpoint,
   endpointChainInput,
@@ -74,23 +75,30 @@ export interface ServicePortChains {
 interface CachedPort {
   readonly input: string;
   readonly chains: ServicePortChains;
+  /** {@linkcode ChainName.order} of the four names. */
+  readonly order: number;
+  /** The chains of `allReachableEndpoints`, in its order; made on first use. */
+  endpoints?: readonly ChainName[];
 }
 
+// Cached per ServicePort object rather than per Endpoint: a weak map with 100k entries makes
+// every major GC slower, and a changed port re-hashes only its own endpoints.
 const portCache = new WeakMap<ServicePort, CachedPort>();
 
 function cachedPort(sp: ServicePort): CachedPort {
   let entry = portCache.get(sp);
   if (entry === undefined) {
     const input = servicePortChainInput(sp);
-    const hash = hashSuffix(input);
+    const { suffix, order } = hashed(input);
     entry = {
       input,
       chains: Object.freeze({
-        svc: SVC_PREFIX + hash,
-        svl: SVL_PREFIX + hash,
-        ext: EXT_PREFIX + hash,
-        fw: FW_PREFIX + hash,
+        svc: chainName(SVC_PREFIX, suffix),
+        svl: chainName(SVL_PREFIX, suffix),
+        ext: chainName(EXT_PREFIX, suffix),
+        fw: chainName(FW_PREFIX, suffix),
       }),
+      order,
     };
     portCache.set(sp, entry);
   }
@@ -102,199 +110,132 @@ export function servicePortChains(sp: ServicePort): ServicePortChains {
   return cachedPort(sp).chains;
 }
 
-interface CachedEndpointName {
-  /** The service port's chain input the name was made for. */
-  readonly port: string;
-  readonly name: string;
+/** {@linkcode ChainName.order} of the four chain names of a service port (cached per object). */
+export function servicePortChainOrder(sp: ServicePort): number {
+  return cachedPort(sp).order;
 }
 
-const endpointCache = new WeakMap<Endpoint, CachedEndpointName>();
+/** A hash-suffixed chain name with a number that sorts it among names of the same prefix. */
+export interface ChainName {
+  readonly name: string;
+  /**
+   * The first 8 characters of the hash suffix as a 40-bit number that orders like the
+   * characters do in ASCII (`2`–`7` before `A`–`Z`): equal prefixes, equal hash starts. Lets the
+   * renderer sort 100k names as numbers instead of comparing strings.
+   */
+  readonly order: number;
+}
 
 /**
- * The `KUBE-SEP-…` chain of endpoint `ep` of service port `sp`. Cached per Endpoint object; the
- * cache entry remembers its service port, so an Endpoint object shared by two service ports
- * (which the model may do) still gets the right name for each.
+ * The `KUBE-SEP-…` chains of `sp.allReachableEndpoints`, in that order (cached per service
+ * port object).
  */
-export function endpointChainName(sp: ServicePort, ep: Endpoint): string {
-  const port = cachedPort(sp).input;
-  const cached = endpointCache.get(ep);
-  if (cached !== undefined && cached.port === port) return cached.name;
-  const name = SEP_PREFIX + hashSuffix(endpointChainInput(sp, ep));
-  endpointCache.set(ep, { port, name });
-  return name;
+export function endpointChains(sp: ServicePort): readonly ChainName[] {
+  const entry = cachedPort(sp);
+  if (entry.endpoints === undefined) {
+    // endpointChainInput(sp, ep) is the port's input followed by `ip:port`; the port's part is
+    // at hand (a test checks the two agree).
+    const input = entry.input;
+    entry.endpoints = sp.allReachableEndpoints.map((ep) => {
+      const { suffix, order } = hashed(input + ep.ipPort);
+      return { name: chainName(SEP_PREFIX, suffix), order };
+    });
+  }
+  return entry.endpoints;
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+/**
+ * The `KUBE-SEP-…` chain of endpoint `ep` of service port `sp`, with its sort number: from
+ * {@linkcode endpointChains} when `ep` is one of the port's reachable endpoints.
+ */
+export function endpointChain(sp: ServicePort, ep: Endpoint): ChainName {
+  const at = sp.allReachableEndpoints.indexOf(ep);
+  if (at >= 0) return endpointChains(sp)[at]!;
+  const { suffix, order } = hashed(endpointChainInput(sp, ep));
+  return { name: chainName(SEP_PREFIX, suffix), order };
+}
+
+/** The `KUBE-SEP-…` chain name of endpoint `ep` of service port `sp`. */
+export function endpointChainName(sp: ServicePort, ep: Endpoint): string {
+  return endpointChain(sp, ep).name;
+}
+
+/**
+ * `prefix + suffix` as one flat string rather than a two-part rope: names are cached for the
+ * life of their object and copied into every rule that mentions them.
+ */
+function chainName(prefix: string, suffix: string): string {
+  return [prefix, suffix].join("");
+}
+
+/**
+ * Hashes the chain names of `servicePorts` and of their reachable endpoints into the cache, so a
+ * render that follows finds them. Lets the backend hash while it waits for child processes.
+ */
+export function nameServicePorts(servicePorts: Iterable<ServicePort>): void {
+  for (const sp of servicePorts) endpointChains(sp);
+}
+
+/** Character codes of the standard base32 alphabet (RFC 4648). */
+const BASE32 = new Uint8Array([..."ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"].map((c) => c.charCodeAt(0)));
+
+/** Value of each lower-case hex digit by character code. */
+const HEX = (() => {
+  const value = new Uint8Array(128);
+  for (let i = 0; i < 16; i++) value["0123456789abcdef".charCodeAt(i)] = i;
+  return value;
+})();
+
+const digits = new Uint8Array(16);
 
 /**
  * Upstream's hash suffix: base32 (RFC 4648 standard alphabet) of sha256(`input`), first 16
- * characters. 16 base32 characters are exactly the first 10 bytes of the digest.
+ * characters. 16 base32 characters are exactly the first 10 bytes (20 hex digits) of the digest.
  */
 export function hashSuffix(input: string): string {
-  const d = sha256Words(utf8(input));
-  // Bytes 0-9 of the digest are word 0, word 1 and the top half of word 2.
-  const w0 = d[0] ?? 0, w1 = d[1] ?? 0, w2 = d[2] ?? 0;
-  return base32Group(w0 >>> 24, ((w0 << 8) | (w1 >>> 24)) >>> 0) +
-    base32Group((w1 >>> 16) & 0xff, ((w1 << 16) | (w2 >>> 16)) >>> 0);
+  return hashed(input).suffix;
 }
 
-/** Eight base32 characters of a 40-bit group given as its top byte and low 32 bits. */
-function base32Group(hi: number, lo: number): string {
-  const bits = hi * 2 ** 32 + lo;
-  let out = "";
-  for (let i = 7; i >= 0; i--) out += BASE32[Math.floor(bits / 2 ** (5 * i)) % 32];
-  return out;
-}
-
-function utf8(s: string): Uint8Array {
-  // Service names are ASCII in practice; avoid TextEncoder's overhead for the common case.
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return new TextEncoder().encode(s);
-    out[i] = c;
-  }
-  return out;
-}
-
-let scratch = new Int32Array(32);
-const schedule = new Int32Array(64);
-
-const K = new Int32Array([
-  0x428a2f98,
-  0x71374491,
-  0xb5c0fbcf,
-  0xe9b5dba5,
-  0x3956c25b,
-  0x59f111f1,
-  0x923f82a4,
-  0xab1c5ed5,
-  0xd807aa98,
-  0x12835b01,
-  0x243185be,
-  0x550c7dc3,
-  0x72be5d74,
-  0x80deb1fe,
-  0x9bdc06a7,
-  0xc19bf174,
-  0xe49b69c1,
-  0xefbe4786,
-  0x0fc19dc6,
-  0x240ca1cc,
-  0x2de92c6f,
-  0x4a7484aa,
-  0x5cb0a9dc,
-  0x76f988da,
-  0x983e5152,
-  0xa831c66d,
-  0xb00327c8,
-  0xbf597fc7,
-  0xc6e00bf3,
-  0xd5a79147,
-  0x06ca6351,
-  0x14292967,
-  0x27b70a85,
-  0x2e1b2138,
-  0x4d2c6dfc,
-  0x53380d13,
-  0x650a7354,
-  0x766a0abb,
-  0x81c2c92e,
-  0x92722c85,
-  0xa2bfe8a1,
-  0xa81a664b,
-  0xc24b8b70,
-  0xc76c51a3,
-  0xd192e819,
-  0xd6990624,
-  0xf40e3585,
-  0x106aa070,
-  0x19a4c116,
-  0x1e376c08,
-  0x2748774c,
-  0x34b0bcb5,
-  0x391c0cb3,
-  0x4ed8aa4a,
-  0x5b9cca4f,
-  0x682e6ff3,
-  0x748f82ee,
-  0x78a5636f,
-  0x84c87814,
-  0x8cc70208,
-  0x90befffa,
-  0xa4506ceb,
-  0xbef9a3f7,
-  0xc67178f2,
-]);
-
-/** SHA-256 (FIPS 180-4) of `message` as bytes. */
-export function sha256(message: Uint8Array): Uint8Array {
-  const words = sha256Words(message);
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 8; i++) {
-    const v = words[i] ?? 0;
-    out[i * 4] = v >>> 24;
-    out[i * 4 + 1] = (v >>> 16) & 0xff;
-    out[i * 4 + 2] = (v >>> 8) & 0xff;
-    out[i * 4 + 3] = v & 0xff;
-  }
-  return out;
-}
-
-/**
- * SHA-256 as eight big-endian words. Pure and synchronous: rendering must not await, and Web
- * Crypto's digest is async-only; for inputs this short a plain implementation costs about as
- * much as one native call.
- */
-function sha256Words(message: Uint8Array): Uint32Array {
-  const length = message.length;
-  const blocks = Math.ceil((length + 9) / 64);
-  // Message words, big-endian, with the 0x80 terminator and the 64-bit bit length. Scratch
-  // buffers are reused: this runs for every new chain name and allocation dominated its cost.
-  if (scratch.length < blocks * 16) scratch = new Int32Array(blocks * 16);
-  const m = scratch;
-  m.fill(0, 0, blocks * 16);
-  for (let i = 0; i < length; i++) m[i >> 2]! |= (message[i] ?? 0) << (24 - 8 * (i & 3));
-  m[length >> 2]! |= 0x80 << (24 - 8 * (length & 3));
-  m[blocks * 16 - 2] = Math.floor(length / 2 ** 29);
-  m[blocks * 16 - 1] = length * 8;
-
-  let h0 = 0x6a09e667, h1 = 0xbb67ae85, h2 = 0x3c6ef372, h3 = 0xa54ff53a;
-  let h4 = 0x510e527f, h5 = 0x9b05688c, h6 = 0x1f83d9ab, h7 = 0x5be0cd19;
-  const w = schedule;
-  for (let block = 0; block < blocks; block++) {
-    for (let t = 0; t < 16; t++) w[t] = m[block * 16 + t] ?? 0;
-    for (let t = 16; t < 64; t++) {
-      const x = w[t - 15] ?? 0;
-      const y = w[t - 2] ?? 0;
-      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      w[t] = ((w[t - 16] ?? 0) + s0 + (w[t - 7] ?? 0) + s1) | 0;
+/** {@linkcode hashSuffix} and the {@linkcode ChainName.order} of names ending in it. */
+function hashed(input: string): { suffix: string; order: number } {
+  // node:crypto's one-shot hex digest: native and synchronous (rendering must not await, and Web
+  // Crypto is async-only). At 10k × 10 it beats both createHash() (whose Buffer costs more than
+  // the hashing) and a JS sha256.
+  const hex = hash("sha256", input, "hex");
+  // 20 hex digits = 80 bits = 16 base32 digits of 5 bits each.
+  let acc = 0;
+  let bits = 0;
+  let k = 0;
+  for (let i = 0; i < 20; i++) {
+    acc = ((acc << 4) | (HEX[hex.charCodeAt(i)] ?? 0)) & 0xff;
+    bits += 4;
+    if (bits >= 5) {
+      bits -= 5;
+      digits[k++] = (acc >>> bits) & 31;
     }
-    let a = h0, b = h1, c = h2, d = h3, e = h4, f = h5, g = h6, h = h7;
-    for (let t = 0; t < 64; t++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (h + S1 + ch + (K[t] ?? 0) + (w[t] ?? 0)) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & b) ^ (a & c) ^ (b & c);
-      h = g;
-      g = f;
-      f = e;
-      e = (d + t1) | 0;
-      d = c;
-      c = b;
-      b = a;
-      a = (t1 + S0 + maj) | 0;
-    }
-    h0 = (h0 + a) | 0;
-    h1 = (h1 + b) | 0;
-    h2 = (h2 + c) | 0;
-    h3 = (h3 + d) | 0;
-    h4 = (h4 + e) | 0;
-    h5 = (h5 + f) | 0;
-    h6 = (h6 + g) | 0;
-    h7 = (h7 + h) | 0;
   }
-  return new Uint32Array([h0, h1, h2, h3, h4, h5, h6, h7]);
+  let order = 0;
+  // Base32 values 26–31 are the digits 2–7, which sort before the letters.
+  for (let i = 0; i < 8; i++) order = order * 32 + (((digits[i] ?? 0) + 6) & 31);
+  const c = (i: number) => BASE32[digits[i] ?? 0] ?? 0;
+  // One flat string from character codes, not a rope of 16 concatenations.
+  const suffix = String.fromCharCode(
+    c(0),
+    c(1),
+    c(2),
+    c(3),
+    c(4),
+    c(5),
+    c(6),
+    c(7),
+    c(8),
+    c(9),
+    c(10),
+    c(11),
+    c(12),
+    c(13),
+    c(14),
+    c(15),
+  );
+  return { suffix, order };
 }

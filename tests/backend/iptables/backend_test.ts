@@ -22,6 +22,7 @@ import {
   slicePort,
 } from "../../fixtures/k8s_builders.ts";
 import { DEFAULT_OPTIONS, tableOf } from "./clusters.ts";
+import { jumpsPresent } from "./listings.ts";
 import { familySections } from "./structure.ts";
 
 interface LogLine {
@@ -93,29 +94,138 @@ Deno.test("IptablesBackend.sync() probes the host, then applies both families fu
   const outcome = await backend.sync({ snapshot: table.snapshot(), full: false });
   assert.equal(outcome.kind, "full");
   const calls = runner.calls.map(argv);
-  assert.deepEqual(calls.slice(0, 7), [
+  assert.deepEqual(calls.slice(0, 9), [
     "iptables --version",
     "sysctl -n net.netfilter.nf_conntrack_tcp_be_liberal",
     "ip6tables -w 5 -t nat -S POSTROUTING",
+    // The first full sync lists nat (stale chains, nat jumps) and the filter built-in chains.
     "iptables-save -t nat",
+    "iptables -w 5 -t filter -S INPUT",
+    "iptables -w 5 -t filter -S FORWARD",
+    "iptables -w 5 -t filter -S OUTPUT",
     "sysctl -w net.ipv4.conf.all.route_localnet=1",
     "iptables-restore -w 5 --noflush --counters",
-    "iptables -w 5 -t filter -C INPUT -m conntrack --ctstate NEW -m comment --comment kubernetes externally-visible service portals -j KUBE-EXTERNAL-SERVICES",
   ]);
-  // IPv6: no localhost NodePorts, so kubelet's KUBE-FIREWALL chain is created by hand.
-  assert.ok(calls.includes("ip6tables-restore -w 5 --noflush --counters"));
-  assert.ok(calls.includes("ip6tables -w 5 -t filter -N KUBE-FIREWALL"));
-  assert.equal(
-    calls.filter((c) => c.startsWith("iptables -w 5 -t ") && c.includes(" -C ")).length,
-    14,
+  // IPv6: no localhost NodePorts, so kubelet's KUBE-FIREWALL chain is created by hand first.
+  const v6 = calls.slice(calls.indexOf("ip6tables-save -t nat"));
+  assert.deepEqual(v6.slice(4), [
+    "ip6tables -w 5 -t filter -N KUBE-FIREWALL",
+    "ip6tables-restore -w 5 --noflush --counters",
+  ]);
+  // No iptables -C/-I per rule: the missing jumps travel inside the restore transaction.
+  assert.ok(!calls.some((c) => / -[CI] /.test(c)));
+  const v4Input = runner.calls.find((c) => c.command === "iptables-restore")!.stdin!;
+  assert.match(v4Input, /^\*mangle\n:KUBE-PROXY-CANARY - \[0:0\]\nCOMMIT\n$/m);
+  assert.match(v4Input, /-j MASQUERADE --random-fully$/m);
+  const inserts = (s: string) => s.split("\n").filter((l) => l.startsWith("-I "));
+  assert.deepEqual(
+    inserts(v4Input).map((l) => l.split(" ").slice(1, 3).join(" ") + " " + l.split(" -j ")[1]),
+    [
+      "INPUT 1 KUBE-EXTERNAL-SERVICES",
+      "FORWARD 1 KUBE-EXTERNAL-SERVICES",
+      "INPUT 1 KUBE-NODEPORTS",
+      "FORWARD 1 KUBE-SERVICES",
+      "OUTPUT 1 KUBE-SERVICES",
+      "FORWARD 1 KUBE-FORWARD",
+      "INPUT 1 KUBE-PROXY-FIREWALL",
+      "OUTPUT 1 KUBE-PROXY-FIREWALL",
+      "FORWARD 1 KUBE-PROXY-FIREWALL",
+      "INPUT 1 KUBE-FIREWALL",
+      "OUTPUT 1 KUBE-FIREWALL",
+      "OUTPUT 1 KUBE-SERVICES",
+      "PREROUTING 1 KUBE-SERVICES",
+      "POSTROUTING 1 KUBE-POSTROUTING",
+    ],
   );
-  const v4 = runner.calls.find((c) => c.command === "iptables-restore")!.stdin!;
-  assert.match(v4, /^\*mangle\n:KUBE-PROXY-CANARY - \[0:0\]\nCOMMIT\n$/m);
-  assert.match(v4, /-j MASQUERADE --random-fully$/m);
-  const v6 = runner.calls.find((c) => c.command === "ip6tables-restore")!.stdin!;
-  const rules = (s: string) => s.split("\n").filter((l) => l.startsWith("-A")).length;
-  assert.equal(outcome.rulesWritten, rules(v4) + rules(v6));
-  assert.equal(outcome.bytesWritten, v4.length + v6.length);
+  // Each table's inserts close its own section.
+  assert.match(
+    v4Input,
+    /-I INPUT 1 -j KUBE-FIREWALL\n-I OUTPUT 1 -j KUBE-FIREWALL\nCOMMIT\n\*nat\n/,
+  );
+  const v6Input = runner.calls.find((c) => c.command === "ip6tables-restore")!.stdin!;
+  const rules = (s: string) => s.split("\n").filter((l) => /^-[AI] /.test(l)).length;
+  assert.equal(outcome.rulesWritten, rules(v4Input) + rules(v6Input));
+  assert.equal(outcome.bytesWritten, v4Input.length + v6Input.length);
+});
+
+Deno.test("IptablesBackend.sync() inserts no jump rule that the listings already show", async () => {
+  const { backend, runner, table } = setup(jumpsPresent());
+  assert.equal((await backend.sync({ snapshot: table.snapshot(), full: true })).kind, "full");
+  const calls = runner.calls.map(argv);
+  assert.ok(!calls.some((c) => c.includes(" -N ") || / -[CI] /.test(c)), calls.join("\n"));
+  for (const c of runner.calls.filter((c) => c.command.endsWith("-restore"))) {
+    assert.doesNotMatch(c.stdin!, /^-I /m);
+  }
+});
+
+Deno.test("IptablesBackend.sync() fails before restoring when the jump rules cannot be listed", async () => {
+  let broken = true;
+  const present = jumpsPresent();
+  const { backend, runner, table } = setup((call) =>
+    broken && call.command === "iptables" && call.args.join(" ") === "-w 5 -t filter -S FORWARD"
+      ? { code: 4, stderr: "xtables lock held\n" }
+      : present(call)
+  );
+  const error = await backend.sync({ snapshot: table.snapshot(), full: true }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof ApplyError);
+  assert.deepEqual(error.families, ["IPv4"]);
+  assert.equal(
+    error.message,
+    "Cannot check kube-proxy's jump rules: iptables -t filter -S FORWARD failed for IPv4 " +
+      "(exit status 4): xtables lock held",
+  );
+  assert.ok(!runner.calls.some((c) => c.command === "iptables-restore"));
+  assert.equal(backend.stats.restoreFailures.IPv4, 1);
+
+  broken = false;
+  runner.calls.length = 0;
+  assert.equal((await backend.sync({ snapshot: table.snapshot(), full: false })).kind, "full");
+  assert.ok(runner.calls.some((c) => c.command === "iptables-restore"));
+});
+
+Deno.test("IptablesBackend.sync() lists only the built-in chains on later full syncs with iptables-nft", async () => {
+  const { backend, runner, table } = setup(
+    jumpsPresent((call) =>
+      call.args[0] === "--version" ? { stdout: "iptables v1.8.9 (nf_tables)\n" } : undefined
+    ),
+  );
+  await backend.sync({ snapshot: table.snapshot(), full: true });
+  runner.calls.length = 0;
+  assert.equal((await backend.sync({ snapshot: table.snapshot(), full: true })).kind, "full");
+  const v4 = runner.calls.map(argv).filter((c) => c.startsWith("iptables"));
+  // Saving a large nat table takes minutes with iptables-nft; the state says what exists.
+  assert.deepEqual(v4, [
+    "iptables -w 5 -t filter -S INPUT",
+    "iptables -w 5 -t filter -S FORWARD",
+    "iptables -w 5 -t filter -S OUTPUT",
+    "iptables -w 5 -t nat -S PREROUTING",
+    "iptables -w 5 -t nat -S OUTPUT",
+    "iptables -w 5 -t nat -S POSTROUTING",
+    "iptables-restore -w 5 --noflush --counters",
+  ]);
+});
+
+Deno.test("IptablesBackend.sync() lists nat whole on every full sync with iptables-legacy", async () => {
+  const { backend, runner, table } = setup(
+    jumpsPresent((call) =>
+      call.args[0] === "--version" ? { stdout: "iptables v1.8.9 (legacy)\n" } : undefined
+    ),
+  );
+  await backend.sync({ snapshot: table.snapshot(), full: true });
+  runner.calls.length = 0;
+  await backend.sync({ snapshot: table.snapshot(), full: true });
+  const v4 = runner.calls.map(argv).filter((c) => c.startsWith("iptables"));
+  // Every listing of a legacy table reads all of it, so one save beats three chain listings.
+  assert.deepEqual(v4, [
+    "iptables-save -t nat",
+    "iptables -w 5 -t filter -S INPUT",
+    "iptables -w 5 -t filter -S FORWARD",
+    "iptables -w 5 -t filter -S OUTPUT",
+    "iptables-restore -w 5 --noflush --counters",
+  ]);
 });
 
 Deno.test("IptablesBackend.sync() skips the kernel when nothing changed and writes only changed chains after", async () => {
@@ -148,8 +258,12 @@ Deno.test("IptablesBackend.sync() resyncs everything when the caller asks for a 
   const outcome = await backend.sync({ snapshot: table.snapshot(), full: true });
   assert.equal(outcome.kind, "full");
   const calls = runner.calls.map(argv);
+  // The probe found no iptables-nft, so nat is listed whole.
   assert.equal(calls[0], "iptables-save -t nat");
-  assert.equal(calls[1], "iptables-restore -w 5 --noflush --counters");
+  assert.equal(
+    calls.find((c) => c.includes("-restore")),
+    "iptables-restore -w 5 --noflush --counters",
+  );
   // The host is probed once per process, route_localnet set once.
   assert.ok(!calls.some((c) => c.includes("--version") || c.includes("route_localnet")));
 });
@@ -292,6 +406,8 @@ Deno.test("IptablesBackend.sync() goes on without stale-chain cleanup when iptab
   );
   assert.equal((await backend.sync({ snapshot: table.snapshot(), full: true })).kind, "full");
   assert.ok(runner.calls.some((c) => c.command === "iptables-restore"));
+  // The nat jump rules are still checked, from listings of the built-in chains.
+  assert.ok(runner.calls.map(argv).includes("iptables -w 5 -t nat -S PREROUTING"));
   assert.ok(
     log.lines.some((l) =>
       l.level === "warn" &&

@@ -1,34 +1,15 @@
 import assert from "node:assert/strict";
 import {
   endpointChainName,
+  endpointChains,
   hashSuffix,
   isServiceChainName,
+  servicePortChainOrder,
   servicePortChains,
-  sha256,
 } from "../../../src/backend/iptables/chain_names.ts";
-import type { Endpoint, ServicePort } from "../../../src/model/mod.ts";
+import { type Endpoint, endpointChainInput, type ServicePort } from "../../../src/model/mod.ts";
 import { snapshotOf } from "./clusters.ts";
 import { GOLDEN_CLUSTERS } from "./clusters.ts";
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-Deno.test("sha256() matches the FIPS 180-4 test vectors", () => {
-  const enc = new TextEncoder();
-  assert.equal(
-    hex(sha256(enc.encode("abc"))),
-    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-  );
-  assert.equal(
-    hex(sha256(enc.encode(""))),
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-  );
-  assert.equal(
-    hex(sha256(enc.encode("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))),
-    "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
-  );
-});
 
 Deno.test("hashSuffix() gives upstream's chain hashes (reference §2.1 and upstream's tests)", () => {
   const cases: [string, string][] = [
@@ -43,6 +24,11 @@ Deno.test("hashSuffix() gives upstream's chain hashes (reference §2.1 and upstr
     ["ns3/svc3:p80tcp10.0.3.1:80", "BSWRHOQ77KEXZLNL"],
   ];
   for (const [input, expected] of cases) assert.equal(hashSuffix(input), expected, input);
+});
+
+Deno.test("hashSuffix() hashes the UTF-8 bytes of non-ASCII input, as Go does", () => {
+  // Expected value from Python: base64.b32encode(hashlib.sha256(s.encode()).digest())[:16].
+  assert.equal(hashSuffix("ns/svc:pörttcp"), "3HDIBDHHE5XRSUF7");
 });
 
 Deno.test("servicePortChains() names the four chains of a port with one hash, within 28 characters", () => {
@@ -77,5 +63,37 @@ Deno.test("isServiceChainName() recognises exactly the per-service and per-endpo
   }
   for (const c of ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-MARK-MASQ", "KUBE-FIREWALL", "FOO"]) {
     assert.ok(!isServiceChainName(c), c);
+  }
+});
+
+Deno.test("endpointChains() names every reachable endpoint by the model's endpoint chain input", () => {
+  for (const cluster of GOLDEN_CLUSTERS) {
+    for (const sp of snapshotOf(cluster).v4.servicePorts) {
+      assert.deepEqual(
+        endpointChains(sp).map((c) => c.name),
+        sp.allReachableEndpoints.map((ep) => "KUBE-SEP-" + hashSuffix(endpointChainInput(sp, ep))),
+      );
+    }
+  }
+});
+
+Deno.test("endpointChains() and servicePortChainOrder() order names as their strings sort", () => {
+  const names: { name: string; order: number }[] = [];
+  for (const cluster of GOLDEN_CLUSTERS) {
+    for (const sp of snapshotOf(cluster).v4.servicePorts) {
+      names.push({ name: servicePortChains(sp).svc, order: servicePortChainOrder(sp) });
+      names.push(...endpointChains(sp));
+    }
+  }
+  const seps = names.filter((n) => n.name.startsWith("KUBE-SEP-"));
+  const svcs = names.filter((n) => n.name.startsWith("KUBE-SVC-"));
+  for (const group of [seps, svcs]) {
+    assert.ok(group.length > 3);
+    for (const a of group) {
+      for (const b of group) {
+        const byText = a.name.slice(9, 17) < b.name.slice(9, 17);
+        assert.equal(a.order < b.order, byText, `${a.name} vs ${b.name}`);
+      }
+    }
   }
 });

@@ -226,28 +226,26 @@ Deno.test({
       // Nothing changed: nothing to do.
       assert.equal((await backend.sync({ snapshot, full: false })).kind, "skipped");
 
-      // A leftover of another run is removed by the next full sync; jumps are not duplicated.
-      await must(ns.runner, "iptables", [
-        "-w",
-        "5",
-        "-t",
-        "nat",
-        "-N",
-        "KUBE-SVC-LEFTOVERLEFTOVER",
-      ]);
-      await must(ns.runner, "iptables", [
-        "-w",
-        "5",
-        "-t",
-        "nat",
-        "-N",
-        "KUBE-SEP-LEFTOVERLEFTOVER",
-      ]);
+      // A periodic full sync finds every jump in place and duplicates none.
       assert.equal((await backend.sync({ snapshot, full: true })).kind, "full");
-      assert.deepEqual(await kubeChains(ns.runner, "nat"), expectedNat(snapshot));
       const inputAgain = (await must(ns.runner, "iptables", ["-w", "5", "-S", "INPUT"])).trim()
         .split("\n");
-      assert.equal(inputAgain.length, input.length);
+      assert.deepEqual(inputAgain, input);
+
+      // Leftovers of another run are removed by a restarted proxy's first (full) sync.
+      for (const leftover of ["KUBE-SVC-LEFTOVERLEFTOVER", "KUBE-SEP-LEFTOVERLEFTOVER"]) {
+        await must(ns.runner, "iptables", ["-w", "5", "-t", "nat", "-N", leftover]);
+      }
+      const restarted = new IptablesBackend(
+        { runner: ns.runner, log: SILENT_LOGGER, options: DEFAULT_OPTIONS },
+        { hostAddresses: () => null },
+      );
+      assert.equal((await restarted.sync({ snapshot, full: false })).kind, "full");
+      assert.deepEqual(await kubeChains(ns.runner, "nat"), expectedNat(snapshot));
+      assert.deepEqual(
+        (await must(ns.runner, "iptables", ["-w", "5", "-S", "INPUT"])).trim().split("\n"),
+        input,
+      );
 
       // Cleanup removes everything of ours, keeps kubelet's KUBE-FIREWALL, and is repeatable.
       await backend.cleanup();
@@ -319,3 +317,108 @@ Deno.test({
     });
   },
 });
+
+/** Runs the `iptables*` tools as their `-legacy` variants. */
+function legacy(inner: CommandRunner): CommandRunner {
+  return {
+    run: (command, args, options) =>
+      inner.run(command.replace(/^(ip6?tables)(-save|-restore)?$/, "$1-legacy$2"), args, options),
+  };
+}
+
+const hasLegacy =
+  (await new DenoCommandRunner().run("sh", ["-c", "command -v iptables-legacy-restore"]))
+    .code === 0;
+
+for (const variant of ["nft", "legacy"] as const) {
+  Deno.test({
+    name:
+      `IptablesBackend.sync() re-inserts only missing jumps, ahead of foreign rules, as upstream (iptables-${variant})`,
+    ignore: ignore || (variant === "legacy" && !hasLegacy),
+    async fn() {
+      await withNamespace(`ipt-jumps-${variant}`, async (ns) => {
+        const runner = variant === "legacy" ? legacy(ns.runner) : ns.runner;
+        const ipt = variant === "legacy" ? "iptables-legacy" : "iptables";
+        // The host's own rules come first in its chains before kube-proxy starts.
+        await must(runner, ipt, [
+          "-w",
+          "5",
+          "-A",
+          "INPUT",
+          "-p",
+          "udp",
+          "--dport",
+          "53",
+          "-j",
+          "ACCEPT",
+        ]);
+        await must(runner, ipt, [
+          "-w",
+          "5",
+          "-t",
+          "nat",
+          "-A",
+          "PREROUTING",
+          "-d",
+          "192.0.2.99",
+          "-j",
+          "RETURN",
+        ]);
+        const table = tableOf({
+          node: NODE,
+          table: { clusterCIDRs: ["198.19.0.0/16"] },
+          services: [service("ns1", "198.18.0.1")],
+          slices: [slice("ns1", ["198.19.1.1"])],
+        });
+        const backend = new IptablesBackend(
+          { runner, log: SILENT_LOGGER, options: DEFAULT_OPTIONS },
+          { hostAddresses: () => null },
+        );
+        const snapshot = table.snapshot();
+        await backend.sync({ snapshot, full: true });
+        const targets = async (t: string, chain: string) =>
+          (await must(runner, ipt, ["-w", "5", "-t", t, "-S", chain])).trim().split("\n").slice(1)
+            .map((l) => l.split(" -j ")[1]);
+        assert.deepEqual(await targets("filter", "INPUT"), [
+          "KUBE-FIREWALL",
+          "KUBE-PROXY-FIREWALL",
+          "KUBE-NODEPORTS",
+          "KUBE-EXTERNAL-SERVICES",
+          "ACCEPT",
+        ]);
+        assert.deepEqual(await targets("nat", "PREROUTING"), ["KUBE-SERVICES", "RETURN"]);
+
+        // Someone deletes one jump: the next full sync puts back exactly that one, at the top.
+        await must(runner, ipt, [
+          "-w",
+          "5",
+          "-D",
+          "INPUT",
+          "-m",
+          "comment",
+          "--comment",
+          "kubernetes health check service ports",
+          "-j",
+          "KUBE-NODEPORTS",
+        ]);
+        await backend.sync({ snapshot, full: true });
+        assert.deepEqual(await targets("filter", "INPUT"), [
+          "KUBE-NODEPORTS",
+          "KUBE-FIREWALL",
+          "KUBE-PROXY-FIREWALL",
+          "KUBE-EXTERNAL-SERVICES",
+          "ACCEPT",
+        ]);
+        assert.deepEqual(await targets("nat", "PREROUTING"), ["KUBE-SERVICES", "RETURN"]);
+        assert.deepEqual(await targets("filter", "FORWARD"), [
+          "KUBE-PROXY-FIREWALL",
+          "KUBE-FORWARD",
+          "KUBE-SERVICES",
+          "KUBE-EXTERNAL-SERVICES",
+        ]);
+        await backend.cleanup();
+        assert.deepEqual(await targets("filter", "INPUT"), ["KUBE-FIREWALL", "ACCEPT"]);
+      });
+    },
+  });
+}

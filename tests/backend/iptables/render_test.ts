@@ -263,7 +263,8 @@ Deno.test("renderIptables() follows upstream's TestSyncProxyRulesRepeated throug
   assert.match(text(full), /^-X KUBE-SEP-AYCN5HPXMIRJNJXU\n-X KUBE-SVC-4SW47YFZTEDKD3PK\nCOMMIT$/m);
 });
 
-Deno.test("renderIptables() rewrites only the chains an endpoint change touches", () => {
+/** Two ClusterIP services; `eps` is the slice of the first (two endpoints). */
+function twoServices() {
   const eps = sliceOf("ns1", "svc1", "p80", 80, ["10.0.1.1", "10.0.1.2"]);
   const table = tableOf({
     services: [
@@ -272,6 +273,11 @@ Deno.test("renderIptables() rewrites only the chains an endpoint change touches"
     ],
     slices: [eps, sliceOf("ns2", "svc2", "p8080", 8080, ["10.0.2.1"])],
   });
+  return { eps, table };
+}
+
+Deno.test("renderIptables() rewrites only the chains an endpoint change touches", () => {
+  const { eps, table } = twoServices();
   const first = render(table.snapshot().v4);
   table.onEndpointSliceUpdate(eps, sliceOf("ns1", "svc1", "p80", 80, ["10.0.1.1", "10.0.1.3"]));
   const r = render(table.snapshot().v4, { previous: first.state });
@@ -309,6 +315,20 @@ Deno.test("renderIptables() rewrites only the chains an endpoint change touches"
     ":KUBE-SVC-2VJB64SDSIJUP5T6 - [0:0]",
   ]);
   assert.match(restoreText(gone.lines), /"ns2\/svc2:p8080 has no endpoints" .* -j REJECT/);
+});
+
+Deno.test("renderIptables() deletes the chains a changed port no longer uses on a full render, from the previous state", () => {
+  const { eps, table } = twoServices();
+  const first = render(table.snapshot().v4);
+  const before = new Set([...first.state.ports.values()].flatMap((e) => e.chains));
+  table.onEndpointSliceUpdate(eps, sliceOf("ns1", "svc1", "p80", 80, ["10.0.1.1"]));
+  // No listing of the kernel: the previous state alone says what exists.
+  const full = render(table.snapshot().v4, { previous: first.state, full: true });
+  assert.equal(full.kind, "full");
+  const now = new Set([...full.state.ports.values()].flatMap((e) => e.chains));
+  assert.deepEqual(full.deletedChains, [...before].filter((c) => !now.has(c)));
+  assert.equal(full.deletedChains.length, 1);
+  assert.match(full.deletedChains[0]!, /^KUBE-SEP-/);
 });
 
 Deno.test("renderIptables() reproduces upstream's TestOverallIPTablesRules except nfacct, canary and --random-fully", async () => {
