@@ -24,8 +24,10 @@ type Arch = keyof typeof TARGETS;
  * write: --write-config-to, the state file, /proc/sys (route_localnet, conntrack);
  * net: the API server and the healthz/metrics listeners;
  * env: KUBERNETES_SERVICE_HOST/PORT for in-cluster config;
- * run: only the netfilter tools; sys: the hostname (node name) and the interface addresses
- * (nodePortAddresses, health-check node ports).
+ * run: only the netfilter tools and sysctl (iptables mode reads nf_conntrack_tcp_be_liberal
+ * and sets route_localnet with it, as upstream does);
+ * sys: the hostname (node name) and the interface addresses (nodePortAddresses, health-check
+ * node ports).
  */
 export const PERMISSIONS: readonly string[] = [
   "--allow-read",
@@ -33,7 +35,7 @@ export const PERMISSIONS: readonly string[] = [
   "--allow-net",
   "--allow-env",
   "--allow-run=iptables,ip6tables,iptables-restore,ip6tables-restore,iptables-save," +
-  "ip6tables-save,nft,conntrack",
+  "ip6tables-save,nft,conntrack,sysctl",
   "--allow-sys=hostname,networkInterfaces",
 ];
 

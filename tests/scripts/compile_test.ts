@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
-import { V8_FLAGS_OPTION } from "../../scripts/compile.ts";
+import { PERMISSIONS, V8_FLAGS_OPTION } from "../../scripts/compile.ts";
 
 function skipReason(): string | null {
   const denort = Deno.env.get("DENORT_BIN");
@@ -55,4 +55,19 @@ Deno.test("deno task start runs with the V8 flags the binary is compiled with", 
     denoJson.tasks.start.split(" ").includes(V8_FLAGS_OPTION),
     `deno.json's start task should pass ${V8_FLAGS_OPTION}: ${denoJson.tasks.start}`,
   );
+});
+
+Deno.test("the binary may run every tool the proxy calls, and nothing else", () => {
+  const run = PERMISSIONS.find((p) => p.startsWith("--allow-run="));
+  assert.deepEqual(run?.slice("--allow-run=".length).split(",").sort(), [
+    "conntrack",
+    "ip6tables",
+    "ip6tables-restore",
+    "ip6tables-save",
+    "iptables",
+    "iptables-restore",
+    "iptables-save",
+    "nft",
+    "sysctl",
+  ]);
 });
