@@ -332,12 +332,19 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
     // Upstream's SyncLoop start counts as an update: healthy while starting up.
     for (const family of families) health.updated(family);
     runner.start();
+    // Whether a sync was asked for since the table became synced: then the source's "synced"
+    // need not ask again (a second request during the first sync would cost a no-op sync and
+    // hold the next real change back by minSyncPeriod).
+    let syncRequested = false;
     try {
       source = await deps.source((kind) => {
         proxier.queueChange(kind);
         // Like upstream, no sync is requested before the table is synced, so the first real
         // sync is not held back by a no-op sync's minSyncPeriod cooldown.
-        if (deps.table.synced) runner.run();
+        if (deps.table.synced) {
+          syncRequested = true;
+          runner.run();
+        }
       });
       registry.onCollect(() => {
         metrics.apiConnected.set({}, source?.connected ? 1 : 0);
@@ -351,7 +358,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
           log.info("Services, EndpointSlices and the Node are synced", {
             fromStateFile: started.servingFromStateSince !== null,
           });
-          runner.run();
+          if (!syncRequested) runner.run();
         },
         (error) => {
           if (stopping) return;
