@@ -1,7 +1,8 @@
 /**
  * The pure half of the cluster-scale benchmark: sizes and budgets from flags, the result types,
  * the goals of issue 9 with their verdicts, and the Markdown table. No clock, no processes, so
- * tests/scripts/bench_test.ts can check it on made-up numbers.
+ * tests/scripts/bench_test.ts can check it on made-up numbers. Its size, budget and table-cell
+ * helpers also serve the daemon benchmark's `daemon_report.ts`.
  *
  * @module
  */
@@ -187,8 +188,13 @@ export function parseBudgets(text: string): Budgets {
  * 60 s at 1k × 10, 150 s at 5k × 10, 300 s at 10k × 10 and 1k × 100.
  */
 export function budgetFor(size: ClusterSize, budgets: Budgets | null): number {
-  return budgets?.bySize[sizeLabel(size)] ?? budgets?.all ??
+  return flaggedBudgetS(size, budgets) ??
     Math.max(60, Math.round(size.services * size.endpoints * 300 / 100000));
+}
+
+/** What `--budget` says for `size` in seconds: its own, else the one for all sizes, else null. */
+export function flaggedBudgetS(size: ClusterSize, budgets: Budgets | null): number | null {
+  return budgets?.bySize[sizeLabel(size)] ?? budgets?.all ?? null;
 }
 
 /** A result with nothing measured yet. */
@@ -238,8 +244,9 @@ export function fmtMs(ms: number): string {
   return ms < 10 ? `${ms.toFixed(2)} ms` : `${Math.round(ms)} ms`;
 }
 
-function fmtMiB(mib: number | null): string {
-  return mib === null ? "–" : `${mib.toFixed(0)} MiB`;
+/** Formats MiB for the tables; "–" when not measured. */
+export function fmtMiB(mib: number | null | undefined): string {
+  return mib === null || mib === undefined ? "–" : `${mib.toFixed(0)} MiB`;
 }
 
 function fmtBytes(bytes: number): string {
@@ -250,7 +257,8 @@ function fmtPct(ratio: number): string {
   return `${(ratio * 100).toFixed(1)}%`;
 }
 
-function tick(met: boolean | null): string {
+/** A verdict's mark: ✅ met, ❌ missed, – not measured. */
+export function tick(met: boolean | null): string {
   return met === null ? "–" : met ? "✅" : "❌";
 }
 
@@ -299,21 +307,51 @@ export function buildReport(
   return { ...env, results, goals: judgeGoals(results) };
 }
 
-function statusCell(r: ClusterRunResult): string {
-  if (r.status === "ok") return "ok";
-  if (r.status === "over budget") return `over budget (${r.budgetS} s)`;
-  return r.status;
+/** A run's status for the tables; an overrun names the budget it ran out of. */
+export function statusCell(r: { readonly status: string; readonly budgetS: number }): string {
+  return r.status === "over budget" ? `over budget (${r.budgetS} s)` : r.status;
+}
+
+/** A Markdown table's header row for `columns` and the separator row under it. */
+export function tableHead(columns: readonly string[]): string[] {
+  return [tableRow(columns), `|${"---|".repeat(columns.length)}`];
+}
+
+/** A run's cluster as the tables name it: `10000 × 10`. */
+export function clusterCell(
+  r: { readonly services: number; readonly endpointsPerService: number },
+): string {
+  return `${r.services} × ${r.endpointsPerService}`;
+}
+
+/** One Markdown table row of `cells` (pipes at both ends). */
+export function tableRow(cells: readonly string[]): string {
+  return ["", ...cells, ""].join(" | ").trim();
+}
+
+/** The goals as a Markdown table: what each measured and its verdict. */
+export function formatGoals(goals: readonly GoalVerdict[]): string[] {
+  return [
+    ...tableHead(["goal", "measured", "verdict"]),
+    ...goals.map((g) => `| ${g.goal} | ${g.value} | ${tick(g.met)} |`),
+  ];
 }
 
 /** The Markdown lines: the results table, then the goals with ✅ / ❌ / – (not measured). */
 export function formatClusterTable(report: ClusterScaleReport): string[] {
   const out: string[] = [];
-  out.push(
-    "| cluster | mode | status | snapshot build (heap) | full render (text) | kernel apply " +
-      "(tool peak RSS) | render / apply | upstream shape: apply (speed-up) | " +
-      "1-endpoint change median / p95 | our peak RSS |",
-  );
-  out.push("|---|---|---|---|---|---|---|---|---|---|");
+  out.push(...tableHead([
+    "cluster",
+    "mode",
+    "status",
+    "snapshot build (heap)",
+    "full render (text)",
+    "kernel apply (tool peak RSS)",
+    "render / apply",
+    "upstream shape: apply (speed-up)",
+    "1-endpoint change median / p95",
+    "our peak RSS",
+  ]));
   for (const r of report.results) {
     const s = r.snapshot;
     const a = r.apply;
@@ -327,9 +365,8 @@ export function formatClusterTable(report: ClusterScaleReport): string[] {
         b.speedup.toFixed(1)
       }×)`;
     out.push(
-      [
-        "",
-        `${r.services} × ${r.endpointsPerService}`,
+      tableRow([
+        clusterCell(r),
         r.mode,
         statusCell(r),
         s === null ? "–" : `${fmtMs(s.buildMs)} (${fmtMiB(s.heapMiB)})`,
@@ -339,8 +376,7 @@ export function formatClusterTable(report: ClusterScaleReport): string[] {
         baseline,
         c === null ? "–" : `${fmtMs(c.medianMs)} / ${fmtMs(c.p95Ms)}`,
         fmtMiB(r.peakRssMiB),
-        "",
-      ].join(" | ").trim(),
+      ]),
     );
   }
   out.push("");
@@ -351,13 +387,11 @@ export function formatClusterTable(report: ClusterScaleReport): string[] {
   const problems = report.results.filter((r) => r.error !== null);
   for (const r of problems) {
     out.push(
-      `- ${r.services} × ${r.endpointsPerService} ${r.mode}: ${r.status} after ` +
+      `- ${clusterCell(r)} ${r.mode}: ${r.status} after ` +
         `${r.elapsedS.toFixed(0)} s (${r.error})`,
     );
   }
   if (problems.length > 0) out.push("");
-  out.push("| goal | measured | verdict |");
-  out.push("|---|---|---|");
-  for (const g of report.goals) out.push(`| ${g.goal} | ${g.value} | ${tick(g.met)} |`);
+  out.push(...formatGoals(report.goals));
   return out;
 }
