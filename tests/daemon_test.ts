@@ -1,3 +1,4 @@
+import { textLog } from "./fixtures/text_log.ts";
 import assert from "node:assert/strict";
 import type { ProxyBackend, SyncOutcome, SyncRequest } from "../src/backend/backend.ts";
 import { type ProxyConfig, resolveConfig } from "../src/config/mod.ts";
@@ -11,7 +12,7 @@ import {
   type StopSignal,
 } from "../src/daemon.ts";
 import { createClusterSource } from "../src/kube/mod.ts";
-import { createLogger, SILENT_LOGGER } from "../src/log.ts";
+import { SILENT_LOGGER } from "../src/log.ts";
 import { EndpointTable } from "../src/model/mod.ts";
 import type { ChangeKind } from "../src/sync/proxier.ts";
 import type { KernelFiles } from "../src/sync/sysctl.ts";
@@ -130,7 +131,7 @@ function start(opts: {
   const table = new EndpointTable(makeTableOptions());
   const backend = new FakeBackend();
   const signals = new FakeSignals();
-  const lines: string[] = [];
+  const { log, lines } = textLog({ verbosity: 2, now: () => new Date(clock.now()) });
   const exits: number[] = [];
   let source: FakeSource | undefined;
   let fileChanged: (() => void) | undefined;
@@ -147,13 +148,7 @@ function start(opts: {
     },
     backend,
     runner: new RecordingRunner(),
-    log: createLogger({
-      format: "text",
-      verbosity: 2,
-      write: (l) => lines.push(l),
-      now: () => new Date(clock.now()),
-      pid: 1,
-    }),
+    log,
     ...(opts.configPath === undefined ? {} : { configPath: opts.configPath }),
     clock,
     signals,

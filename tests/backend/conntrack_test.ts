@@ -1,3 +1,4 @@
+import { textLog } from "../fixtures/text_log.ts";
 import assert from "node:assert/strict";
 import type { V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import {
@@ -5,7 +6,6 @@ import {
   type ConntrackDeletion,
   staleConntrackDeletions,
 } from "../../src/backend/conntrack.ts";
-import { createLogger, type Logger } from "../../src/log.ts";
 import { EndpointTable, type TableSnapshot } from "../../src/model/mod.ts";
 import { CommandNotFoundError } from "../../src/runner.ts";
 import {
@@ -173,18 +173,6 @@ Deno.test("staleConntrackDeletions() adds -f ipv6 for IPv6 service ports", () =>
   ]);
 });
 
-function captureLog(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const log = createLogger({
-    format: "text",
-    verbosity: 0,
-    write: (l) => lines.push(l),
-    now: () => new Date(0),
-    pid: 1,
-  });
-  return { log, lines };
-}
-
 const DELETION: ConntrackDeletion = {
   family: "IPv4",
   args: ["-D", "-p", "udp", "--orig-dst", "172.30.0.10", "--dport", "53"],
@@ -195,7 +183,7 @@ Deno.test("ConntrackCleaner.apply() runs conntrack with each deletion's argv", a
   const runner = new RecordingRunner(() => ({
     stderr: "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted.\n",
   }));
-  const { log } = captureLog();
+  const { log } = textLog();
   const result = await new ConntrackCleaner(runner, log).apply([DELETION]);
   assert.deepEqual(runner.calls.map((c) => [c.command, ...c.args]), [
     ["conntrack", "-D", "-p", "udp", "--orig-dst", "172.30.0.10", "--dport", "53"],
@@ -208,7 +196,7 @@ Deno.test("ConntrackCleaner.apply() accepts exit code 1 with '0 flow entries' as
     code: 1,
     stderr: "conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted.\n",
   }));
-  const { log, lines } = captureLog();
+  const { log, lines } = textLog();
   const result = await new ConntrackCleaner(runner, log).apply([DELETION]);
   assert.equal(result.failed, 0);
   assert.deepEqual(lines, []);
@@ -219,7 +207,7 @@ Deno.test("ConntrackCleaner.apply() logs other conntrack failures and carries on
     code: 1,
     stderr: "conntrack v1.4.7 (conntrack-tools): Operation failed: invalid parameters\n",
   }));
-  const { log, lines } = captureLog();
+  const { log, lines } = textLog();
   const result = await new ConntrackCleaner(runner, log).apply([DELETION, DELETION]);
   assert.equal(result.failed, 2);
   assert.equal(runner.calls.length, 2);
@@ -234,7 +222,7 @@ Deno.test("ConntrackCleaner.apply() warns once when the conntrack tool is missin
       return Promise.reject(new CommandNotFoundError(command));
     },
   };
-  const { log, lines } = captureLog();
+  const { log, lines } = textLog();
   const cleaner = new ConntrackCleaner(runner, log);
   const first = await cleaner.apply([DELETION, DELETION]);
   await cleaner.apply([DELETION]);

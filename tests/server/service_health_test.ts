@@ -1,5 +1,6 @@
+import { textLog } from "../fixtures/text_log.ts";
 import assert from "node:assert/strict";
-import { createLogger, type Logger, SILENT_LOGGER } from "../../src/log.ts";
+import { type Logger, SILENT_LOGGER } from "../../src/log.ts";
 import { EndpointTable } from "../../src/model/mod.ts";
 import { denoListen, type HttpServer, type ListenFn } from "../../src/server/listen.ts";
 import {
@@ -114,14 +115,7 @@ Deno.test("ServiceHealthServer.syncEndpoints() resets Services missing from the 
 Deno.test("ServiceHealthServer logs a port it cannot open and retries at the next sync", async () => {
   let busy = true;
   const fake = fakeListen(() => busy);
-  const lines: string[] = [];
-  const log = createLogger({
-    format: "text",
-    verbosity: 0,
-    write: (l) => lines.push(l),
-    now: () => new Date(0),
-    pid: 1,
-  });
+  const { log, lines } = textLog();
   const s = server(fake.listen, { log });
   await s.syncServices(new Map([["ns1/lb", 30001]]));
   assert.equal(s.services.size, 0);

@@ -1,3 +1,4 @@
+import { textLog } from "../fixtures/text_log.ts";
 import assert from "node:assert/strict";
 import {
   ApplyError,
@@ -7,7 +8,6 @@ import {
 } from "../../src/backend/backend.ts";
 import { ConntrackCleaner } from "../../src/backend/conntrack.ts";
 import type { ImplementedProxyMode } from "../../src/config/types.ts";
-import { createLogger } from "../../src/log.ts";
 import { EndpointTable } from "../../src/model/mod.ts";
 import { ProxyHealth } from "../../src/server/healthz.ts";
 import { KubeProxyMetrics } from "../../src/server/metrics.ts";
@@ -82,14 +82,7 @@ function setup(opts: { mode?: ImplementedProxyMode; synced?: boolean; verbosity?
     healthTimeoutMs: 2 * SYNC_PERIOD,
     node: () => ({ known: true, deleting: false, toBeDeletedTaint: false }),
   });
-  const lines: string[] = [];
-  const log = createLogger({
-    format: "text",
-    verbosity: opts.verbosity ?? 2,
-    write: (l) => lines.push(l),
-    now: () => new Date(now),
-    pid: 1,
-  });
+  const { log, lines } = textLog({ verbosity: opts.verbosity ?? 2, now: () => new Date(now) });
   const runner = new RecordingRunner();
   const proxier = new Proxier({
     table,

@@ -1,6 +1,6 @@
+import { textLog } from "../fixtures/text_log.ts";
 import assert from "node:assert/strict";
 import type { ConntrackConfig } from "../../src/config/types.ts";
-import { createLogger } from "../../src/log.ts";
 import {
   applySysctls,
   conntrackMax,
@@ -65,18 +65,6 @@ function kernel(overrides: Record<string, string> = {}) {
   }));
 }
 
-function logCapture() {
-  const lines: string[] = [];
-  const log = createLogger({
-    format: "text",
-    verbosity: 0,
-    write: (l) => lines.push(l),
-    now: () => new Date(0),
-    pid: 1,
-  });
-  return { log, lines };
-}
-
 Deno.test("conntrackMax() is maxPerCore × CPUs, at least min, at most 2^20, 0 when maxPerCore is 0", () => {
   assert.equal(conntrackMax(CONNTRACK, 2), 131072, "min wins on 2 CPUs");
   assert.equal(conntrackMax(CONNTRACK, 8), 262144);
@@ -86,7 +74,7 @@ Deno.test("conntrackMax() is maxPerCore × CPUs, at least min, at most 2^20, 0 w
 
 Deno.test("applySysctls() raises nf_conntrack_max and hashsize and sets the TCP timeouts in seconds", async () => {
   const fs = new FakeKernel(kernel());
-  const { log } = logCapture();
+  const { log } = textLog();
   const report = await applySysctls(SETTINGS, { files: fs, log, cpus: 8 });
   assert.deepEqual(fs.writes, [
     "/proc/sys/net/netfilter/nf_conntrack_max=262144",
@@ -106,14 +94,14 @@ Deno.test("applySysctls() never lowers nf_conntrack_max and skips values already
     "/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_close_wait": "3600",
     "/proc/sys/net/ipv4/conf/all/route_localnet": "1",
   }));
-  const { log } = logCapture();
+  const { log } = textLog();
   await applySysctls(SETTINGS, { files: fs, log, cpus: 8 });
   assert.deepEqual(fs.writes, []);
 });
 
 Deno.test("applySysctls() sets be_liberal and UDP timeouts only when configured", async () => {
   const fs = new FakeKernel(kernel());
-  const { log } = logCapture();
+  const { log } = textLog();
   await applySysctls({
     ...SETTINGS,
     mode: "nftables",
@@ -136,7 +124,7 @@ Deno.test("applySysctls() sets be_liberal and UDP timeouts only when configured"
 
 Deno.test("applySysctls() turns a read-only /proc/sys into warnings, not a crash (kubernetes#141943)", async () => {
   const fs = new FakeKernel(kernel(), () => true);
-  const { log, lines } = logCapture();
+  const { log, lines } = textLog();
   const report = await applySysctls(SETTINGS, { files: fs, log, cpus: 8 });
   assert.equal(fs.writes.length, 0);
   assert.equal(report.warnings.length, 5);
@@ -154,7 +142,7 @@ Deno.test("applySysctls() turns a read-only /proc/sys into warnings, not a crash
 
 Deno.test("applySysctls() warns when IPv4 forwarding is off", async () => {
   const fs = new FakeKernel(kernel({ "/proc/sys/net/ipv4/ip_forward": "0" }));
-  const { log } = logCapture();
+  const { log } = textLog();
   const report = await applySysctls(SETTINGS, { files: fs, log, cpus: 2 });
   assert.equal(report.warnings.length, 1);
   assert.match(
@@ -165,7 +153,7 @@ Deno.test("applySysctls() warns when IPv4 forwarding is off", async () => {
 
 Deno.test("applySysctls() skips settings whose files do not exist with a warning", async () => {
   const fs = new FakeKernel(new Map([["/proc/sys/net/ipv4/ip_forward", "1"]]), () => true);
-  const { log } = logCapture();
+  const { log } = textLog();
   const report = await applySysctls(
     { ...SETTINGS, localhostNodePorts: false },
     { files: fs, log, cpus: 2 },
