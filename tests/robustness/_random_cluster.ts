@@ -26,52 +26,7 @@ import {
   TEST_ZONE,
 } from "../fixtures/k8s_builders.ts";
 import { EndpointTable as Table } from "../../src/model/mod.ts";
-
-/** A deterministic PRNG (mulberry32) with the few draws the generator needs. */
-export class Rng {
-  #state: number;
-
-  /** @param seed Any 32-bit integer; the same seed gives the same sequence. */
-  constructor(readonly seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-
-  /** True with probability `p`. */
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-
-  /** One element of a non-empty list. */
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new RangeError("pick() from an empty list");
-    return item;
-  }
-
-  /** A shuffled copy (Fisher–Yates). */
-  shuffle<T>(items: readonly T[]): T[] {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(this.next() * (i + 1));
-      [out[i], out[j]] = [out[j] as T, out[i] as T];
-    }
-    return out;
-  }
-}
+import { Rng } from "../fixtures/rng.ts";
 
 /** The objects of one random cluster. */
 export interface RandomCluster {

@@ -20,7 +20,8 @@ import type { TableSnapshot } from "../../src/model/mod.ts";
 import { ignoreKernelTests, withNamespace } from "../fixtures/netns.ts";
 import { RecordingRunner } from "../fixtures/recording_runner.ts";
 import { rejections, toolChecks } from "./_kernel_tools.ts";
-import { randomCluster, Rng, tableFrom } from "./_random_cluster.ts";
+import { randomCluster, tableFrom } from "./_random_cluster.ts";
+import { Rng } from "../fixtures/rng.ts";
 
 const ignore = await ignoreKernelTests();
 

@@ -20,19 +20,8 @@ import {
   TEST_NODE_NAME,
 } from "../../fixtures/k8s_builders.ts";
 import { DEFAULT_OPTIONS, tableOf } from "./clusters.ts";
+import { Rng } from "../../fixtures/rng.ts";
 import { applyTransaction, normalise, type SimKernel } from "./simulate.ts";
-
-/** A small deterministic PRNG (mulberry32), so the scenario is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface SvcState {
   kind: "ClusterIP" | "NodePort" | "LoadBalancer";
@@ -86,7 +75,8 @@ function assertMatchesFresh(kernel: SimKernel, model: TableModel, snapshot: Prox
 }
 
 Deno.test("TableModel.advance() keeps the kernel equal to a fresh render through 300 random changes", () => {
-  const random = prng(20240611);
+  const rng = new Rng(20240611);
+  const random = () => rng.next();
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)] as T;
   const states = new Map<number, SvcState>();
   const table: EndpointTable = tableOf({ services: [], slices: [] });
