@@ -15,7 +15,7 @@
  */
 
 import { createClusterSource, SYSTEM_CLOCK } from "../../src/kube/mod.ts";
-import { ObjectStore } from "../../src/kube/object_store.ts";
+import { VersionStore } from "../../src/kube/version_store.ts";
 import type { KubeObject } from "../../src/kube/resources.ts";
 import { SILENT_LOGGER } from "../../src/log.ts";
 import { EndpointTable } from "../../src/model/mod.ts";
@@ -49,7 +49,7 @@ export interface ApiSourceRow {
   readonly writeMs: number;
   /** Read and decode. */
   readonly readMs: number;
-  /** `ObjectStore.replace` of an unchanged full LIST (a quiet poll round), all three kinds. */
+  /** `VersionStore.replace` of an unchanged full LIST (a quiet poll round), all three kinds. */
   readonly pollDiffMs: number;
   /** `createClusterSource().start()` until synced, against the fake API server. */
   readonly initialSyncMs: number;
@@ -99,7 +99,7 @@ async function measure(services: number, endpoints: number, dir: string): Promis
   const readMs = await time(5, async () => decodeState(await Deno.readTextFile(path), path));
   await readStateFile(path, DENO_STATE_FS);
 
-  const stores = [new ObjectStore<KubeObject>(), new ObjectStore<KubeObject>()];
+  const stores = [new VersionStore<KubeObject>(), new VersionStore<KubeObject>()];
   stores[0]?.replace(svcs);
   stores[1]?.replace(slices);
   const pollDiffMs = await time(5, () => {

@@ -14,19 +14,26 @@
 
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "../log.ts";
-import type { SyncSource } from "../model/mod.ts";
-import { type ClusterState, readStateFile, type StateFs } from "../state/state_file.ts";
+import type { SavedObjects, SyncSource } from "../model/mod.ts";
+import {
+  type ClusterState,
+  readStateFile,
+  type StateFs,
+  type StateToWrite,
+} from "../state/state_file.ts";
 import { StateSaver } from "../state/state_saver.ts";
 import type { ApiClient } from "./api_client.ts";
 import type { BackoffOptions } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import type { ApiError } from "./errors.ts";
-import { ObjectStore, slimObject, type StoreChange } from "./object_store.ts";
 import { Reflector } from "./reflector.ts";
+import { slimObject } from "./slim_object.ts";
+import { type StoreChange, VersionStore } from "./version_store.ts";
 import {
   ENDPOINT_SLICES,
   type KubeObject,
   NODES,
+  objectKey,
   type ResourceType,
   selectorsFor,
   SERVICES,
@@ -47,6 +54,8 @@ export interface TableSink {
   onNodeUpdate(previous: V1Node, current: V1Node): void;
   onNodeDelete(node: V1Node): void;
   markSynced(source: SyncSource): void;
+  /** The Services and EndpointSlices to write to the state file, in namespace/name order. */
+  objectsToSave(): SavedObjects;
 }
 
 /**
@@ -129,7 +138,9 @@ const CHANGE_KIND: Record<SyncSource, SourceChangeKind> = {
 export class ApiClusterSource implements ClusterSource {
   readonly #settings: ClusterSourceSettings;
   readonly #deps: ClusterSourceDeps;
-  readonly #stores = new Map<SyncSource, ObjectStore<KubeObject>>();
+  readonly #stores = new Map<SyncSource, VersionStore<KubeObject>>();
+  /** This node's Node object: the one object kept whole (healthz reads it). */
+  #node: V1Node | null = null;
   readonly #health = new Map<SyncSource, ApiError | null>();
   readonly #listedFromApi = new Set<SyncSource>();
   readonly #tableSynced = new Set<SyncSource>();
@@ -146,7 +157,7 @@ export class ApiClusterSource implements ClusterSource {
   constructor(settings: ClusterSourceSettings, deps: ClusterSourceDeps) {
     this.#settings = settings;
     this.#deps = deps;
-    for (const type of TYPES) this.#stores.set(type.source, new ObjectStore());
+    for (const type of TYPES) this.#stores.set(type.source, new VersionStore());
     this.#saver = settings.stateFile === "" ? null : new StateSaver(
       settings.stateFile,
       settings.stateSaveIntervalMs,
@@ -176,11 +187,7 @@ export class ApiClusterSource implements ClusterSource {
 
   /** See {@linkcode ClusterSource.node}. */
   get node(): V1Node | null {
-    const store = this.#stores.get("node") as ObjectStore<KubeObject>;
-    for (const node of store.values()) {
-      if (node.metadata?.name === this.#settings.nodeName) return node as V1Node;
-    }
-    return null;
+    return this.#node;
   }
 
   /** See {@linkcode ClusterSource.start}. */
@@ -231,7 +238,7 @@ export class ApiClusterSource implements ClusterSource {
       },
       {
         client: this.#deps.client,
-        store: this.#stores.get(type.source) as ObjectStore<KubeObject>,
+        store: this.#stores.get(type.source) as VersionStore<KubeObject>,
         clock: this.#deps.clock,
         random: this.#deps.random,
         log: this.#deps.log,
@@ -253,6 +260,9 @@ export class ApiClusterSource implements ClusterSource {
   #deliver(source: SyncSource, changes: readonly StoreChange<KubeObject>[]): void {
     const kind = CHANGE_KIND[source];
     for (const change of changes) {
+      if (source === "node" && change.object.metadata?.name === this.#settings.nodeName) {
+        this.#node = change.type === "delete" ? null : slimObject(change.object as V1Node);
+      }
       deliver(this.#deps.table, source, change);
       this.#deps.onChange(kind);
     }
@@ -331,8 +341,8 @@ export class ApiClusterSource implements ClusterSource {
     const restored: SyncSource[] = [];
     for (const type of TYPES) {
       if (this.#listedFromApi.has(type.source)) continue;
-      const store = this.#stores.get(type.source) as ObjectStore<KubeObject>;
-      this.#deliver(type.source, store.replace(objects[type.source].map(slimObject)));
+      const store = this.#stores.get(type.source) as VersionStore<KubeObject>;
+      this.#deliver(type.source, store.replace(objects[type.source]));
       this.#markSynced(type.source);
       restored.push(type.source);
     }
@@ -349,17 +359,39 @@ export class ApiClusterSource implements ClusterSource {
     this.#deps.onChange();
   }
 
-  #stateToSave(): ClusterState | null {
+  #stateToSave(): StateToWrite | null {
     if (this.#listedFromApi.size < TYPES.length) return null;
-    const values = (source: SyncSource) => [...(this.#stores.get(source)?.values() ?? [])];
-    const node = values("node").find((n) => n.metadata?.name === this.#settings.nodeName);
+    const saved = this.#deps.table.objectsToSave();
     return {
       nodeName: this.#settings.nodeName,
       savedAt: new Date(this.#deps.clock.now()).toISOString(),
-      services: values("services") as V1Service[],
-      endpointSlices: values("endpointSlices") as V1EndpointSlice[],
-      node: (node ?? null) as V1Node | null,
+      services: this.#withVersions("services", saved.services),
+      endpointSlices: this.#withVersions("endpointSlices", saved.endpointSlices),
+      node: this.#node,
     };
+  }
+
+  /**
+   * The table's objects with the uid and resourceVersion the store knows, so that after a
+   * restore the first LIST recognises unchanged objects and delivers nothing for them.
+   */
+  *#withVersions<T extends KubeObject>(source: SyncSource, objects: Iterable<T>): Generator<T> {
+    const store = this.#stores.get(source) as VersionStore<KubeObject>;
+    for (const object of objects) {
+      const version = store.version(objectKey(object));
+      if (version === undefined || version.resourceVersion === "") {
+        yield object;
+        continue;
+      }
+      yield {
+        ...object,
+        metadata: {
+          ...object.metadata,
+          ...(version.uid === "" ? {} : { uid: version.uid }),
+          resourceVersion: version.resourceVersion,
+        },
+      };
+    }
   }
 }
 

@@ -46,7 +46,7 @@ import { resolveConnection } from "./connection.ts";
 import { TokenBucket } from "./rate_limiter.ts";
 import { DEFAULT_PAGE_SIZE, MIN_WATCH_TIMEOUT_SECONDS } from "./reflector.ts";
 import { ENDPOINT_SLICES, NODES, type ResourceType, selectorsFor, SERVICES } from "./resources.ts";
-import { slimObject } from "./object_store.ts";
+import { slimObject } from "./slim_object.ts";
 
 export {
   type ApiClientDeps,

@@ -1,5 +1,5 @@
 /**
- * Keeps one {@linkcode ObjectStore} in step with one API resource, like client-go's reflector.
+ * Keeps one {@linkcode VersionStore} in step with one API resource, like client-go's reflector.
  *
  * Watch mode: LIST (paginated) → WATCH from the list's resourceVersion with bookmarks; a stream
  * the server ends is reopened from the last resourceVersion seen; 410 Gone means relist at once
@@ -20,7 +20,7 @@ import type { ApiClient, RequestQuery, WatchEvent } from "./api_client.ts";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { Clock } from "./clock.ts";
 import { ApiError } from "./errors.ts";
-import { type ObjectStore, slimObject, type StoreChange } from "./object_store.ts";
+import type { StoreChange, VersionStore } from "./version_store.ts";
 import type { KubeObject, ResourceType, Selectors } from "./resources.ts";
 
 /** client-go's page size for LISTs. */
@@ -66,7 +66,7 @@ export interface ReflectorHooks {
 /** What a reflector needs. */
 export interface ReflectorDeps {
   readonly client: ApiClient;
-  readonly store: ObjectStore<KubeObject>;
+  readonly store: VersionStore<KubeObject>;
   readonly clock: Clock;
   readonly random: () => number;
   readonly log: Logger;
@@ -213,23 +213,23 @@ export class Reflector {
     const rv = event.object.metadata?.resourceVersion;
     if (rv !== undefined && rv !== "") this.#resourceVersion = rv;
     if (event.type === "BOOKMARK") return;
-    const object = slimObject(event.object);
+    const object = event.object;
     const change = event.type === "DELETED" ? store.remove(object) : store.upsert(object);
     if (change !== null) hooks.apply([change], false);
   }
 
   /**
-   * Lists everything, page by page, replaces the store's content and reports the diff.
-   * `resourceVersion` undefined asks for a consistent read; `"0"` accepts the server's cache
-   * (which may ignore `limit` and answer in one page).
-   * Returns the list's resourceVersion.
+   * Lists everything, page by page, applying each page as it arrives (so the objects of a big
+   * LIST are never all held at once); once the last page is in, objects no page held become
+   * deletes. `resourceVersion` undefined asks for a consistent read; `"0"` accepts the server's
+   * cache (which may ignore `limit` and answer in one page). Returns the list's resourceVersion.
    */
   async #relist(resourceVersion: string | undefined, signal: AbortSignal): Promise<string> {
     const { client, store, hooks } = this.#deps;
     const { type, selectors } = this.#options;
     let limit = this.#options.pageSize;
     for (let attempt = 0;; attempt++) {
-      const items: KubeObject[] = [];
+      const list = store.startList();
       let token = "";
       let listRV = "";
       try {
@@ -244,9 +244,11 @@ export class Reflector {
             ...(first ? {} : { continue: token }),
           };
           const page = await client.listPage(type, query, signal);
-          for (const item of page.items) items.push(slimObject(item));
+          if (signal.aborted) return listRV;
           if (first) listRV = page.resourceVersion;
           token = page.continue;
+          const changes = list.page(page.items);
+          if (changes.length > 0) hooks.apply(changes, true);
         } while (token !== "" && !signal.aborted);
       } catch (error) {
         // An expired continue token: start over without pagination, as client-go's pager does.
@@ -261,8 +263,7 @@ export class Reflector {
       }
       if (signal.aborted) return listRV;
       this.#succeeded();
-      const changes = store.replace(items);
-      hooks.apply(changes, true);
+      hooks.apply(list.finish(), true);
       hooks.listed();
       this.#backoff.reset();
       return listRV;

@@ -24,6 +24,7 @@ import {
 } from "./endpoints.ts";
 import { buildLocalDetectors, detectorsEqual } from "./local_detect.ts";
 import { type NodeFacts, nodeFactsEqual, parseNode, sameStrings, UNKNOWN_NODE } from "./node.ts";
+import { serviceObjectOf, sliceObjectOf } from "./saved_objects.ts";
 import { type ParsedService, parseService, servicePortBases } from "./service_port.ts";
 import type {
   IPFamily,
@@ -59,6 +60,22 @@ interface NodeState {
   readonly known: boolean;
   readonly facts: NodeFacts;
   readonly detectors: { readonly IPv4: LocalTrafficDetector; readonly IPv6: LocalTrafficDetector };
+}
+
+/**
+ * The Services and EndpointSlices a table holds, rebuilt as API objects in namespace/name order
+ * (what the state file stores). Built one at a time as they are iterated.
+ */
+export interface SavedObjects {
+  /** Every Service the table uses. */
+  readonly services: Iterable<V1Service>;
+  /** Every EndpointSlice the table uses. */
+  readonly endpointSlices: Iterable<V1EndpointSlice>;
+}
+
+/** `build` of each value, in key order, one at a time. */
+function* inKeyOrder<T, R>(map: ReadonlyMap<string, T>, build: (value: T) => R): Generator<R> {
+  for (const key of [...map.keys()].sort()) yield build(map.get(key) as T);
 }
 
 /** Compares service ports the way snapshots are sorted: by key, then protocol. */
@@ -232,6 +249,17 @@ export class EndpointTable {
       warnings,
       newWarnings,
     });
+  }
+
+  /**
+   * What the table holds, as API objects that parse back to the same state: Services and
+   * EndpointSlices it ignores or dropped are absent, and so are fields it never reads.
+   */
+  objectsToSave(): SavedObjects {
+    return {
+      services: inKeyOrder(this.#services, serviceObjectOf),
+      endpointSlices: inKeyOrder(this.#slices, sliceObjectOf),
+    };
   }
 
   #upsertService(service: V1Service): void {

@@ -38,7 +38,7 @@ export type {
   TableSnapshot,
   TopologyMode,
 } from "./types.ts";
-export { compareServicePorts, EndpointTable } from "./endpoint_table.ts";
+export { compareServicePorts, EndpointTable, type SavedObjects } from "./endpoint_table.ts";
 export {
   cidrContains,
   ipFamilyOf,

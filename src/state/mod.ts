@@ -18,6 +18,7 @@ export {
   STATE_KIND,
   StateFileError,
   type StateFs,
+  type StateToWrite,
   writeStateFile,
 } from "./state_file.ts";
 export {

@@ -34,6 +34,23 @@ export interface ClusterState {
   readonly node: V1Node | null;
 }
 
+/**
+ * What is written: a {@linkcode ClusterState} whose objects may be produced one at a time while
+ * the file is written (at 10k Services they would otherwise all be held at once).
+ */
+export interface StateToWrite {
+  /** See {@linkcode ClusterState.nodeName}. */
+  readonly nodeName: string;
+  /** See {@linkcode ClusterState.savedAt}. */
+  readonly savedAt: string;
+  /** Services, already in namespace/name order. */
+  readonly services: Iterable<V1Service>;
+  /** EndpointSlices, already in namespace/name order. */
+  readonly endpointSlices: Iterable<V1EndpointSlice>;
+  /** See {@linkcode ClusterState.node}. */
+  readonly node: V1Node | null;
+}
+
 /** A state file that cannot be used: unreadable, corrupt, truncated, another version. */
 export class StateFileError extends Error {
   /** @param message What is wrong, naming the file. */
@@ -88,18 +105,25 @@ export const DENO_STATE_FS: StateFs = {
  * gives the same bytes. Pure.
  */
 export function encodeState(state: ClusterState): string {
-  return [...encodeStateChunks(state)].join("");
+  const sorted = {
+    ...state,
+    services: sortByKey(state.services),
+    endpointSlices: sortByKey(state.endpointSlices),
+  };
+  return [...encodeStateChunks(sorted)].join("");
 }
 
 /** Roughly how much JSON text one chunk of {@linkcode encodeStateChunks} holds. */
 export const STATE_CHUNK_CHARS = 64 * 1024;
 
 /**
- * {@linkcode encodeState}'s text in chunks of about {@linkcode STATE_CHUNK_CHARS}, one object
- * stringified at a time: at 10k Services the file is ~20 MB, and building it as one string (and
- * one byte array) every few seconds kept ~70 MiB of garbage resident. Pure.
+ * A state file's text in chunks of about {@linkcode STATE_CHUNK_CHARS}, one object stringified
+ * (and, from a lazy `state`, built) at a time: at 10k Services the file is ~20 MB, and building
+ * it as one string (and one byte array) every few seconds kept ~70 MiB of garbage resident.
+ * Objects are written in the order given, which must be namespace/name order for the output to
+ * equal {@linkcode encodeState}'s. Pure.
  */
-export function* encodeStateChunks(state: ClusterState): Generator<string> {
+export function* encodeStateChunks(state: StateToWrite): Generator<string> {
   const head = JSON.stringify({
     kind: STATE_KIND,
     formatVersion: STATE_FORMAT_VERSION,
@@ -107,14 +131,16 @@ export function* encodeStateChunks(state: ClusterState): Generator<string> {
     savedAt: state.savedAt,
   });
   let chunk = head.slice(0, -1);
-  const lists: [string, readonly object[]][] = [
-    ["services", sortByKey(state.services)],
-    ["endpointSlices", sortByKey(state.endpointSlices)],
+  const lists: [string, Iterable<object>][] = [
+    ["services", state.services],
+    ["endpointSlices", state.endpointSlices],
   ];
   for (const [field, objects] of lists) {
     chunk += `,${JSON.stringify(field)}:[`;
-    for (let i = 0; i < objects.length; i++) {
-      chunk += (i === 0 ? "" : ",") + JSON.stringify(objects[i]);
+    let first = true;
+    for (const object of objects) {
+      chunk += (first ? "" : ",") + JSON.stringify(object);
+      first = false;
       if (chunk.length >= STATE_CHUNK_CHARS) {
         yield chunk;
         chunk = "";

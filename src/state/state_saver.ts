@@ -14,9 +14,9 @@
 import type { Logger } from "../log.ts";
 import type { Clock } from "../kube/clock.ts";
 import {
-  type ClusterState,
   encodeStateChunks,
   type StateFs,
+  type StateToWrite,
   writeStateFile,
 } from "./state_file.ts";
 
@@ -35,7 +35,7 @@ export interface StateSaverDeps {
   readonly clock: Clock;
   readonly log: Logger;
   /** The state to write now, or null when there is nothing complete to write yet. */
-  readonly snapshot: () => ClusterState | null;
+  readonly snapshot: () => StateToWrite | null;
 }
 
 /** Writes the state file after changes, at most once per interval. */
@@ -111,8 +111,15 @@ export class StateSaver {
 
   async #write(): Promise<void> {
     const { clock, log, fs } = this.#deps;
-    const state = this.#deps.snapshot();
-    if (state === null) return;
+    const snapshot = this.#deps.snapshot();
+    if (snapshot === null) return;
+    const services = { n: 0 };
+    const endpointSlices = { n: 0 };
+    const state: StateToWrite = {
+      ...snapshot,
+      services: counting(snapshot.services, services),
+      endpointSlices: counting(snapshot.endpointSlices, endpointSlices),
+    };
     this.#lastWriteAt = clock.now();
     try {
       this.#lastBytes = await writeStateFile(this.#path, encodeStateChunks(state), fs);
@@ -137,8 +144,16 @@ export class StateSaver {
     this.#writes++;
     log.info("Saved the state file", {
       path: this.#path,
-      services: state.services.length,
-      endpointSlices: state.endpointSlices.length,
+      services: services.n,
+      endpointSlices: endpointSlices.n,
     }, 4);
+  }
+}
+
+/** Passes `items` through, counting them (the state's lists may be produced lazily). */
+function* counting<T>(items: Iterable<T>, count: { n: number }): Generator<T> {
+  for (const item of items) {
+    count.n++;
+    yield item;
   }
 }

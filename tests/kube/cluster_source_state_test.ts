@@ -196,3 +196,49 @@ Deno.test("ClusterSource saves the state file after changes, at most once per in
     }
   });
 });
+
+Deno.test("ClusterSource's own state file restores the same table, and the next LIST finds every object unchanged", async () => {
+  await withApi(async (api) => {
+    seed(api, 3);
+    const files = new MemoryFiles();
+    const first = await makeSource(api, { stateFile: STATE, files });
+    let before: string[];
+    try {
+      await first.source.start();
+      before = describeTable(first.table.snapshot());
+    } finally {
+      await first.source.stop();
+    }
+    const saved = decodeState(files.files.get(STATE) ?? "", STATE);
+    const inApi = api.objects<V1Service>("services")[0]?.metadata;
+    assert.deepEqual(
+      {
+        uid: saved.services[0]?.metadata?.uid,
+        resourceVersion: saved.services[0]?.metadata?.resourceVersion,
+      },
+      { uid: inApi?.uid, resourceVersion: inApi?.resourceVersion },
+      "saved objects carry the API's uid and resourceVersion",
+    );
+
+    api.setReachable(false);
+    const second = await makeSource(api, { stateFile: STATE, files });
+    try {
+      await second.source.start();
+      assert.notEqual(second.source.servingFromStateSince, null);
+      assert.deepEqual(describeTable(second.table.snapshot()), before);
+      const restoreEvents = second.table.events.length;
+      await Promise.all([1, 2, 3].map(() => second.clock.nextSleep((ms) => ms < 1_000)));
+      api.setReachable(true);
+      const converged = second.log.waitFor("I Listed everything from the API server again");
+      second.clock.jump(1_000);
+      await converged;
+      assert.deepEqual(
+        second.table.events.slice(restoreEvents).filter((e) => !e.startsWith("synced")),
+        [],
+        "no object changed, so the LIST delivers nothing",
+      );
+    } finally {
+      await second.source.stop();
+    }
+  });
+});
