@@ -7,6 +7,8 @@
  * @module
  */
 
+import { utf8Chunks } from "./utf8_chunks.ts";
+
 /** What a finished command reported. */
 export interface CommandResult {
   /** Exit code; -1 when the command was killed on timeout. */
@@ -43,7 +45,6 @@ export class CommandNotFoundError extends Error {
   }
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** The real runner, on `Deno.Command`. */
@@ -97,8 +98,8 @@ export class DenoCommandRunner implements CommandRunner {
 async function feed(stdin: WritableStream<Uint8Array>, input: string | Iterable<string>) {
   const writer = stdin.getWriter();
   try {
-    if (typeof input === "string") await writer.write(encoder.encode(input));
-    else for (const chunk of input) await writer.write(encoder.encode(chunk));
+    // Each write completes before the buffer is reused for the next chunk.
+    for (const bytes of utf8Chunks(input)) await writer.write(bytes);
   } finally {
     await writer.close().catch(() => {});
   }

@@ -104,7 +104,7 @@ function variantOf(cluster: SyntheticCluster, variant: NftBenchVariant): Synthet
   return { ...cluster, services };
 }
 
-async function timed(fn: () => Promise<void>): Promise<number> {
+async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
   return performance.now() - start;

@@ -12,6 +12,7 @@
  */
 
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
+import { utf8Chunks } from "../utf8_chunks.ts";
 
 /** Where the state file lives unless `--state-file` says otherwise. */
 export const DEFAULT_STATE_FILE = "/var/lib/kube-proxy/state.json";
@@ -66,7 +67,10 @@ export interface StateFs {
   readTextFile(path: string): Promise<string>;
   /** Creates a directory and its parents (no error if it exists). */
   mkdir(path: string): Promise<void>;
-  /** Creates or truncates `path`, writes the chunks in order, fsyncs it and closes it. */
+  /**
+   * Creates or truncates `path`, writes the chunks in order, fsyncs it and closes it. Each chunk
+   * must be written before the next is taken: they may share one buffer.
+   */
   writeSynced(path: string, chunks: Iterable<Uint8Array>): Promise<void>;
   /** Atomically replaces `to` with `from`. */
   rename(from: string, to: string): Promise<void>;
@@ -230,10 +234,9 @@ export async function writeStateFile(
   const base = path.slice(slash + 1);
   const temp = `${dir === "/" ? "" : dir}/.${base}.tmp`;
   let bytes = 0;
-  const encoder = new TextEncoder();
   const encoded = function* () {
-    for (const chunk of typeof text === "string" ? [text] : text) {
-      const data = encoder.encode(chunk);
+    // `writeSynced` writes each view before asking for the next, as StateFs requires.
+    for (const data of utf8Chunks(text)) {
       bytes += data.length;
       yield data;
     }

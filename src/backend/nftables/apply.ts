@@ -18,7 +18,7 @@ export const CHUNK_BYTES = 64 * 1024;
 
 /** Lines joined into newline-terminated chunks of about {@linkcode CHUNK_BYTES}. */
 export function* transactionChunks(
-  lines: readonly string[],
+  lines: Iterable<string>,
   size = CHUNK_BYTES,
 ): Generator<string> {
   let chunk: string[] = [];
@@ -62,8 +62,8 @@ export function parseNftError(stderr: string): NftInputError | null {
 const EXCERPT_WIDTH = 200;
 
 /** The statement nft complained about, cut to about 200 characters around the marked part. */
-export function offendingStatement(lines: readonly string[], error: NftInputError): string {
-  const text = lines[error.line - 1];
+export function offendingStatement(lines: Iterable<string>, error: NftInputError): string {
+  const text = lineAt(lines, error.line);
   if (text === undefined) return "";
   if (text.length <= EXCERPT_WIDTH) return text;
   const centre = Math.floor((error.from + error.to) / 2) - 1;
@@ -72,11 +72,27 @@ export function offendingStatement(lines: readonly string[], error: NftInputErro
   return (start > 0 ? "…" : "") + text.slice(start, end) + (end < text.length ? "…" : "");
 }
 
-/** The message of a failed `nft -f`. */
+/** The `number`th (1-based) line, reading no further than it. */
+function lineAt(lines: Iterable<string>, number: number): string | undefined {
+  let n = 0;
+  for (const line of lines) if (++n === number) return line;
+  return undefined;
+}
+
+function lineCount(lines: Iterable<string>): number {
+  let n = 0;
+  for (const _ of lines) n++;
+  return n;
+}
+
+/**
+ * The message of a failed `nft -f`. `lines` is read again to quote the offending statement
+ * (a streamed transaction writes the same lines again).
+ */
 export function nftFailureMessage(
   family: IPFamily,
   result: CommandResult,
-  lines: readonly string[],
+  lines: Iterable<string>,
 ): string {
   if (result.timedOut) {
     return `nft did not finish the ${family} transaction within the apply timeout and was killed; ` +
@@ -88,23 +104,32 @@ export function nftFailureMessage(
     return `nft rejected the ${family} transaction (exit status ${result.code}): ${complaint}`;
   }
   return `nft rejected the ${family} transaction (exit status ${result.code}): ` +
-    `${parsed.message}\nat line ${parsed.line} of ${lines.length}: ` +
+    `${parsed.message}\nat line ${parsed.line} of ${lineCount(lines)}: ` +
     offendingStatement(lines, parsed);
 }
 
 /**
- * Feeds `lines` to `nft -f -` as one atomic transaction. Throws {@linkcode ApplyError} (with
- * `family`) when nft cannot run, times out or refuses the input; nothing was applied then.
+ * Feeds `lines` to `nft -f -` as one atomic transaction and returns how many bytes that was.
+ * Throws {@linkcode ApplyError} (with `family`) when nft cannot run, times out or refuses the
+ * input; nothing was applied then.
  */
 export async function runNft(
   runner: CommandRunner,
   family: IPFamily,
-  lines: readonly string[],
+  lines: Iterable<string>,
   timeoutMs: number = DEFAULT_APPLY_TIMEOUT_MS,
-): Promise<void> {
+): Promise<number> {
   let result: CommandResult;
+  let bytes = 0;
+  const counted = function* () {
+    // Statements are ASCII: characters are bytes.
+    for (const chunk of transactionChunks(lines)) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  };
   try {
-    result = await runner.run("nft", ["-f", "-"], { stdin: transactionChunks(lines), timeoutMs });
+    result = await runner.run("nft", ["-f", "-"], { stdin: counted(), timeoutMs });
   } catch (error) {
     if (error instanceof CommandNotFoundError) {
       throw new ApplyError(
@@ -121,4 +146,5 @@ export async function runNft(
   if (result.code !== 0 || result.timedOut) {
     throw new ApplyError(nftFailureMessage(family, result, lines), family);
   }
+  return bytes;
 }

@@ -24,6 +24,7 @@ import {
   deleteChainsTransaction,
   diffTransaction,
   type FamilyTransaction,
+  isEmptyTransaction,
   refreshTransaction,
 } from "./incremental.ts";
 import {
@@ -196,20 +197,19 @@ export class NftablesBackend implements ProxyBackend {
       next = TableModel.build(snapshot, options);
       tx = { ...replaceTransactionFrom(next.source()), staleChains: [] };
     }
-    if (tx.lines.length === 0) {
+    if (isEmptyTransaction(tx.lines)) {
       state.committed = next;
       state.replace = false;
       return { kind: "skipped", objects: 0, bytes: 0 };
     }
 
-    const bytes = tx.lines.reduce((n, line) => n + line.length + 1, 0);
     this.#deps.log.info("Syncing nftables rules", {
       family,
       kind: replacing ? "replace" : kind,
-      statements: tx.lines.length,
     }, 2);
+    let bytes: number;
     try {
-      await runNft(this.#deps.runner, family, tx.lines, this.#timeoutMs);
+      bytes = await runNft(this.#deps.runner, family, tx.lines, this.#timeoutMs);
     } catch (error) {
       this.stats.syncFailures[family]++;
       state.committed = null;

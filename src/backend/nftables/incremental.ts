@@ -17,12 +17,48 @@ import { Statements } from "./ruleset.ts";
 
 /** One family's transaction, with what it does to the chain bookkeeping. */
 export interface FamilyTransaction {
-  /** The `nft -f` input, one statement per line. */
-  readonly lines: readonly string[];
+  /**
+   * The `nft -f` input, one statement per line. Whole-table transactions produce their lines
+   * afresh on each iteration (see {@linkcode streamedTransaction}).
+   */
+  readonly lines: Iterable<string>;
   /** Rules added plus elements added or deleted (for `SyncOutcome.rulesWritten`). */
   readonly objects: number;
   /** Chains flushed because they are no longer used; delete them in a later transaction. */
   readonly staleChains: readonly string[];
+}
+
+/**
+ * A transaction whose lines are written again each time they are iterated and never held all at
+ * once: a whole table at 10k Services is ~12 MB of text that cost ~27 MiB of heap as an array
+ * of lines, on top of everything else a full sync holds. `write` yields the lines and returns
+ * the number of objects; `objects` is known after one complete iteration (reading it earlier
+ * runs one). Each iteration gives the same lines: `write` must be pure.
+ */
+export function streamedTransaction(
+  write: () => Generator<string, number>,
+  staleChains: readonly string[],
+): FamilyTransaction {
+  let objects: number | null = null;
+  const lines: Iterable<string> = {
+    *[Symbol.iterator]() {
+      objects = yield* write();
+    },
+  };
+  return {
+    lines,
+    get objects(): number {
+      if (objects === null) { for (const _ of lines); }
+      return objects ?? 0;
+    },
+    staleChains,
+  };
+}
+
+/** True when `lines` has no line (without producing more than the first). */
+export function isEmptyTransaction(lines: Iterable<string>): boolean {
+  for (const _ of lines) return false;
+  return true;
 }
 
 /** The statements of one transaction, grouped by what they do. */
@@ -170,32 +206,58 @@ export function refreshTransaction(
   prev: NftRulesetSource,
   next: NftRulesetSource,
 ): FamilyTransaction {
+  const stale = [...prev.chains.keys()].filter((name) => !next.chains.has(name));
+  return streamedTransaction(() => refreshLines(prev, next), stale);
+}
+
+function* refreshLines(prev: NftRulesetSource, next: NftRulesetSource): Generator<string, number> {
   const st = new Statements(next.family);
-  const out = [`add table ${st.table}`, `flush table ${st.table}`];
-  const elementAdds: string[] = [];
-  let objects = 0;
+  yield `add table ${st.table}`;
+  yield `flush table ${st.table}`;
   for (const [name, old] of prev.sets) {
     // Static sets are re-created rather than flushed: nft 1.0.6 cannot load a rule naming a
     // typeof map it has to read back from the kernel, but one declared in the same batch works.
     const set = next.sets.get(name);
     if (set === undefined || !set.dynamic || !sameDeclaration(old, set)) {
-      out.push(`delete ${old.kind} ${st.table} ${name}`);
+      yield `delete ${old.kind} ${st.table} ${name}`;
     }
   }
+  const filled: string[] = [];
   for (const [name, set] of next.sets) {
     const old = prev.sets.get(name);
     if (set.dynamic && old !== undefined && sameDeclaration(old, set)) continue;
-    out.push(st.addSet(set));
-    if (set.dynamic) continue;
-    objects += st.addElementEntries(name, next.elements(name), elementAdds);
+    yield st.addSet(set);
+    if (!set.dynamic) filled.push(name);
   }
-  for (const chain of next.chains.values()) out.push(st.addChain(chain));
-  const before = out.length;
-  for (const chain of next.chains.values()) st.addRules(chain, out);
-  objects += out.length - before;
-  out.push(...elementAdds);
-  const stale = [...prev.chains.keys()].filter((name) => !next.chains.has(name));
-  return { lines: out, objects, staleChains: stale };
+  for (const chain of next.chains.values()) yield st.addChain(chain);
+  let objects = yield* ruleLines(next, st);
+  for (const name of filled) objects += yield* elementLines(next, st, name);
+  return objects;
+}
+
+/** Every chain's rules, one chain at a time; returns how many. */
+export function* ruleLines(source: NftRulesetSource, st: Statements): Generator<string, number> {
+  const buffer: string[] = [];
+  let objects = 0;
+  for (const chain of source.chains.values()) {
+    st.addRules(chain, buffer);
+    objects += buffer.length;
+    yield* buffer;
+    buffer.length = 0;
+  }
+  return objects;
+}
+
+/** One set's `add element` statements; returns how many elements. */
+export function* elementLines(
+  source: NftRulesetSource,
+  st: Statements,
+  name: string,
+): Generator<string, number> {
+  const buffer: string[] = [];
+  const objects = st.addElementEntries(name, source.elements(name), buffer);
+  yield* buffer;
+  return objects;
 }
 
 /** Deletes chains that earlier transactions flushed and left unused. */

@@ -19,6 +19,12 @@ import type { IPFamily, ProxySnapshot, TableSnapshot } from "../../model/mod.ts"
 import { nftFamily, TABLE, TABLE_COMMENT } from "./names.ts";
 import { type NftRuleset, type NftRulesetSource, rulesetSource, Statements } from "./ruleset.ts";
 import { TableModel } from "./table_model.ts";
+import {
+  elementLines,
+  type FamilyTransaction,
+  ruleLines,
+  streamedTransaction,
+} from "./incremental.ts";
 
 /**
  * The families this node proxies, as upstream decides dual-stack: a family is served when the
@@ -45,40 +51,26 @@ export function renderRuleset(snapshot: ProxySnapshot, options: RenderOptions): 
  * full content, as one `nft -f` input.
  */
 export function replaceTransaction(ruleset: NftRuleset): string[] {
-  return replaceTransactionFrom(rulesetSource(ruleset)).lines;
+  return [...replaceTransactionFrom(rulesetSource(ruleset)).lines];
 }
 
 /**
- * {@linkcode replaceTransaction} of a source whose elements are produced while writing, and the
- * number of rules and elements in it.
+ * {@linkcode replaceTransaction} of a source whose elements are produced while writing, as a
+ * {@linkcode streamedTransaction} (lines written while they are fed to nft).
  */
-export function replaceTransactionFrom(
-  source: NftRulesetSource,
-): { lines: string[]; objects: number } {
+export function replaceTransactionFrom(source: NftRulesetSource): FamilyTransaction {
+  return streamedTransaction(() => replaceLines(source), []);
+}
+
+function* replaceLines(source: NftRulesetSource): Generator<string, number> {
   const st = new Statements(source.family);
-  const lines = [
-    `add table ${st.table}`,
-    `delete table ${st.table}`,
-    `add table ${st.table} { comment "${TABLE_COMMENT}" ; }`,
-  ];
-  const objects = writeContent(source, st, lines);
-  return { lines, objects };
-}
-
-/**
- * Declarations, rules and elements of a whole ruleset, in an order nft accepts. Returns the
- * number of rules and elements written.
- */
-export function writeContent(source: NftRulesetSource, st: Statements, out: string[]): number {
-  let objects = 0;
-  for (const set of source.sets.values()) out.push(st.addSet(set));
-  for (const chain of source.chains.values()) out.push(st.addChain(chain));
-  const beforeRules = out.length;
-  for (const chain of source.chains.values()) st.addRules(chain, out);
-  objects += out.length - beforeRules;
-  for (const set of source.sets.values()) {
-    objects += st.addElementEntries(set.name, source.elements(set.name), out);
-  }
+  yield `add table ${st.table}`;
+  yield `delete table ${st.table}`;
+  yield `add table ${st.table} { comment "${TABLE_COMMENT}" ; }`;
+  for (const set of source.sets.values()) yield st.addSet(set);
+  for (const chain of source.chains.values()) yield st.addChain(chain);
+  let objects = yield* ruleLines(source, st);
+  for (const set of source.sets.values()) objects += yield* elementLines(source, st, set.name);
   return objects;
 }
 

@@ -8,7 +8,14 @@ import {
   transactionChunks,
 } from "../../../src/backend/nftables/apply.ts";
 import { CommandNotFoundError, type CommandRunner } from "../../../src/runner.ts";
+import {
+  renderRuleset,
+  replaceTransaction,
+  replaceTransactionFrom,
+} from "../../../src/backend/nftables/render.ts";
+import { objectCount, rulesetSource } from "../../../src/backend/nftables/ruleset.ts";
 import { RecordingRunner } from "../../fixtures/recording_runner.ts";
+import { GOLDEN_CLUSTERS, type GoldenCluster, optionsOf, snapshotOf } from "./clusters.ts";
 
 const NFT_STDERR =
   "/dev/stdin:2:25-31: Error: Could not process rule: No such file or directory\n" +
@@ -35,6 +42,35 @@ Deno.test("runNft() throws an ApplyError with nft's message and the offending st
       error.message,
       "nft rejected the IPv6 transaction (exit status 1): Could not process rule: No such file " +
         "or directory\nat line 2 of 2: delete element ip kube-proxy s { 1.2.3.4 }",
+    );
+    return true;
+  });
+});
+
+Deno.test("runNft() writes a streamed whole-table transaction while feeding it, returns its size and quotes a refused statement from it", async () => {
+  const overall = GOLDEN_CLUSTERS.find((c) => c.name === "overall") as GoldenCluster;
+  const ruleset = renderRuleset(snapshotOf(overall).v4, optionsOf(overall));
+  const whole = replaceTransaction(ruleset);
+  const tx = replaceTransactionFrom(rulesetSource(ruleset));
+  const ok = new RecordingRunner();
+  const bytes = await runNft(ok, "IPv4", tx.lines);
+  assert.equal(ok.calls[0]?.stdin, whole.join("\n") + "\n");
+  assert.equal(bytes, (ok.calls[0]?.stdin ?? "").length);
+  assert.ok(tx.objects > 0);
+  assert.equal(tx.objects, objectCount(ruleset));
+
+  const line = whole.findIndex((l) => l.startsWith("add element"));
+  const refused = new RecordingRunner(() => ({
+    code: 1,
+    stderr: `/dev/stdin:${
+      line + 1
+    }:1-3: Error: Could not process rule: No such file or directory\n`,
+  }));
+  await assert.rejects(runNft(refused, "IPv4", tx.lines), (error: unknown) => {
+    assert.ok(error instanceof ApplyError);
+    assert.ok(
+      error.message.includes(`at line ${line + 1} of ${whole.length}: add element`),
+      error.message,
     );
     return true;
   });

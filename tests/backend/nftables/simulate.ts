@@ -30,7 +30,7 @@ function splitElement(text: string): [string, string] {
 }
 
 /** Applies one transaction; throws (leaving `kernel` unchanged) on the first invalid statement. */
-export function applyTransaction(kernel: SimKernel, lines: readonly string[]): void {
+export function applyTransaction(kernel: SimKernel, lines: Iterable<string>): void {
   const work: SimKernel = new Map(
     [...kernel].map(([name, t]) => [name, {
       chains: new Map([...t.chains].map(([n, c]) => [n, { ...c, rules: [...c.rules] }])),
