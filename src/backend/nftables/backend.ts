@@ -195,7 +195,7 @@ export class NftablesBackend implements ProxyBackend {
     if (tx === null || next === null) {
       kind = "full";
       next = TableModel.build(snapshot, options);
-      tx = { ...replaceTransactionFrom(next.source()), staleChains: [] };
+      tx = replaceTransactionFrom(next.source());
     }
     if (isEmptyTransaction(tx.lines)) {
       state.committed = next;

@@ -13,7 +13,7 @@
 
 import type { IPFamily } from "../../model/mod.ts";
 import type { NftChain, NftRuleset, NftRulesetSource, NftSetDeclaration } from "./ruleset.ts";
-import { Statements } from "./ruleset.ts";
+import { ELEMENTS_PER_STATEMENT, Statements } from "./ruleset.ts";
 
 /** One family's transaction, with what it does to the chain bookkeeping. */
 export interface FamilyTransaction {
@@ -33,7 +33,8 @@ export interface FamilyTransaction {
  * once: a whole table at 10k Services is ~12 MB of text that cost ~27 MiB of heap as an array
  * of lines, on top of everything else a full sync holds. `write` yields the lines and returns
  * the number of objects; `objects` is known after one complete iteration (reading it earlier
- * runs one). Each iteration gives the same lines: `write` must be pure.
+ * runs one, so never spread such a transaction into a new object: that reads it). Each
+ * iteration gives the same lines: `write` must be pure.
  */
 export function streamedTransaction(
   write: () => Generator<string, number>,
@@ -248,14 +249,27 @@ export function* ruleLines(source: NftRulesetSource, st: Statements): Generator<
   return objects;
 }
 
-/** One set's `add element` statements; returns how many elements. */
+/**
+ * One set's `add element` statements, one statement's worth of elements at a time (a map of
+ * every endpoint is megabytes of text); returns how many elements.
+ */
 export function* elementLines(
   source: NftRulesetSource,
   st: Statements,
   name: string,
 ): Generator<string, number> {
   const buffer: string[] = [];
-  const objects = st.addElementEntries(name, source.elements(name), buffer);
+  let batch: (readonly [string, string])[] = [];
+  let objects = 0;
+  for (const entry of source.elements(name)) {
+    batch.push(entry);
+    if (batch.length < ELEMENTS_PER_STATEMENT) continue;
+    objects += st.addElementEntries(name, batch, buffer);
+    yield* buffer;
+    buffer.length = 0;
+    batch = [];
+  }
+  objects += st.addElementEntries(name, batch, buffer);
   yield* buffer;
   return objects;
 }
