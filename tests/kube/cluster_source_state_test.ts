@@ -111,6 +111,8 @@ Deno.test("ClusterSource ignores a corrupt state file with a warning and waits f
       assert.deepEqual(describeTable(t.table.snapshot()), [
         "ns1/svc1:p80/TCP 172.30.0.1:80 -> 10.180.0.1:8080",
       ]);
+      // The first save comes one interval after the LIST.
+      t.clock.jump(await t.clock.nextSleep((ms) => ms === 5_000));
       await files.waitForRenames(1);
       assert.equal(decodeState(files.files.get(STATE) ?? "", STATE).services.length, 1);
     } finally {
@@ -171,6 +173,8 @@ Deno.test("ClusterSource saves the state file after changes, at most once per in
     const t = await makeSource(api, { stateFile: STATE, files, stateSaveIntervalMs: 5_000 });
     try {
       await t.source.start();
+      assert.equal(files.renames, 0, "the first save waits one interval (the first sync runs now)");
+      t.clock.jump(await t.clock.nextSleep((ms) => ms === 5_000));
       await files.waitForRenames(1);
       assert.deepEqual(files.log.slice(0, 3), [
         "mkdir /var/lib/kube-proxy",

@@ -47,13 +47,25 @@ function state(services: number): ClusterState {
   };
 }
 
+/** Marks a change and lets the first write happen, one interval later. */
+async function firstWrite(t: ReturnType<typeof setup>): Promise<void> {
+  const waiting = t.clock.nextSleep((ms) => ms === 5_000);
+  t.saver.markDirty();
+  t.clock.jump(await waiting);
+  await t.files.waitForRenames(1);
+}
+
 function savedServices(files: MemoryFiles): number {
   return decodeState(files.files.get(PATH) ?? "", PATH).services.length;
 }
 
-Deno.test("StateSaver writes the first change at once and coalesces later ones into one write per interval", async () => {
+Deno.test("StateSaver writes the first change one interval later (not during the first sync) and coalesces later ones into one write per interval", async () => {
   const t = setup();
+  const first = t.clock.nextSleep((ms) => ms === 5_000);
   t.saver.markDirty();
+  await first;
+  assert.equal(t.files.renames, 0, "nothing is written at once");
+  t.clock.jump(5_000);
   await t.files.waitForRenames(1);
   assert.equal(savedServices(t.files), 1);
 
@@ -73,8 +85,7 @@ Deno.test("StateSaver writes the first change at once and coalesces later ones i
 
 Deno.test("StateSaver.stop() writes a pending change without waiting for the interval", async () => {
   const t = setup();
-  t.saver.markDirty();
-  await t.files.waitForRenames(1);
+  await firstWrite(t);
   const waiting = t.clock.nextSleep((ms) => ms === 5_000);
   t.set(state(4));
   t.saver.markDirty();
@@ -94,8 +105,7 @@ Deno.test("StateSaver writes nothing while there is no complete state", async ()
 
 Deno.test("StateSaver reports a full disk once, keeps the old file and retries with growing delays", async () => {
   const t = setup();
-  t.saver.markDirty();
-  await t.files.waitForRenames(1);
+  await firstWrite(t);
   t.files.fail("writeSynced", new Error("No space left on device (os error 28)"), 2);
   t.set(state(2));
   const firstRetry = t.clock.nextSleep((ms) => ms === 5_000);
@@ -125,8 +135,7 @@ Deno.test("StateSaver reports a full disk once, keeps the old file and retries w
 Deno.test("StateSaver spaces writes of a large file by its size (64 KiB/s), not every interval", async () => {
   // ~1.3 MB of state: the next write may come only ~20 s after the last, not 5 s.
   const t = setup(state(20_000));
-  t.saver.markDirty();
-  await t.files.waitForRenames(1);
+  await firstWrite(t);
   const bytes = new TextEncoder().encode(t.files.files.get(PATH) ?? "").length;
   const spacing = (bytes / STATE_WRITE_BYTES_PER_SECOND) * 1000;
   assert.ok(spacing > 5_000, `a ${bytes}-byte file should wait longer than the interval`);
