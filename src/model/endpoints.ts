@@ -6,6 +6,7 @@
  */
 
 import type { V1EndpointSlice } from "@kubernetes/client-node";
+import { compact } from "./compact.ts";
 import { canonicalIP, joinHostPort } from "./ip.ts";
 import { hasIgnoredLabel, isPortNumber, parseProtocol } from "./service_port.ts";
 import type { Endpoint, IPFamily, Protocol, ServicePort, TopologyMode } from "./types.ts";
@@ -175,7 +176,7 @@ export function parseEndpointSlice(
     id: `${namespace}/${name}`,
     serviceKey: `${namespace}/${serviceName}`,
     family,
-    ports,
+    ports: compact(ports),
     byPort,
     localReadyIPs,
     hasZoneHints,
@@ -239,7 +240,7 @@ function dedupSorted(list: Endpoint[]): readonly Endpoint[] {
       break;
     }
   }
-  if (!hasDuplicates) return Object.freeze(list);
+  if (!hasDuplicates) return Object.freeze(compact(list));
   const out: Endpoint[] = [];
   for (let i = 0; i < list.length;) {
     const head = list[i];
@@ -253,7 +254,7 @@ function dedupSorted(list: Endpoint[]): readonly Endpoint[] {
     out.push(chosen);
     i = j;
   }
-  return Object.freeze(out);
+  return Object.freeze(compact(out));
 }
 
 /** Upstream's endpoint order: plain string order of `ip:port` (`10.0.1.10:80` < `10.0.1.2:80`). */

@@ -48,6 +48,7 @@ export {
   type ParsedIP,
   parseIPSloppy,
 } from "./ip.ts";
+export { compact } from "./compact.ts";
 export { LABEL_SERVICE_NAME } from "./endpoints.ts";
 export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,

@@ -11,6 +11,7 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { parseCIDRSloppy, parseIPSloppy } from "./ip.ts";
 import type { IPFamily, Protocol, ServicePort, ServiceType, SessionAffinity } from "./types.ts";
+import { compact } from "./compact.ts";
 
 /** Label that hands a Service (or slice) to another proxy: kube-proxy ignores the object. */
 export const LABEL_SERVICE_PROXY_NAME = "service.kubernetes.io/service-proxy-name";
@@ -106,15 +107,19 @@ export function hasIgnoredLabel(labels: Readonly<Record<string, string>> | undef
 
 const EMPTY: readonly string[] = Object.freeze([]);
 
+/** Most Services have no external IPs, VIPs or source ranges: they all share this one. */
+const NONE_BY_FAMILY: ByFamily<readonly string[]> = Object.freeze({ IPv4: EMPTY, IPv6: EMPTY });
+
 function emptyByFamily(): ByFamily<readonly string[]> {
-  return { IPv4: EMPTY, IPv6: EMPTY };
+  return NONE_BY_FAMILY;
 }
 
 // Snapshot objects share these arrays, so they are frozen once here.
 function frozenByFamily(v: { IPv4: string[]; IPv6: string[] }): ByFamily<readonly string[]> {
+  if (v.IPv4.length === 0 && v.IPv6.length === 0) return NONE_BY_FAMILY;
   return {
-    IPv4: v.IPv4.length === 0 ? EMPTY : Object.freeze(v.IPv4),
-    IPv6: v.IPv6.length === 0 ? EMPTY : Object.freeze(v.IPv6),
+    IPv4: Object.freeze(compact(v.IPv4)),
+    IPv6: Object.freeze(compact(v.IPv6)),
   };
 }
 
@@ -287,7 +292,7 @@ function parseSourceRanges(
 function parsePorts(
   ports: readonly NonNullable<NonNullable<V1Service["spec"]>["ports"]>[number][],
   warnings: string[],
-): ParsedServicePortSpec[] {
+): readonly ParsedServicePortSpec[] {
   const byId = new Map<string, ParsedServicePortSpec>();
   for (const p of ports) {
     const portName = p.name ?? "";
@@ -313,7 +318,7 @@ function parsePorts(
     }
     byId.set(id, { portName, protocol, port: p.port, nodePort });
   }
-  return [...byId.values()];
+  return compact([...byId.values()]);
 }
 
 /**

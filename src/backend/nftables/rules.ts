@@ -10,6 +10,7 @@
 import type { RenderOptions } from "../backend.ts";
 import {
   cidrContains,
+  compact,
   type Endpoint,
   type IPFamily,
   type LocalTrafficDetector,
@@ -567,7 +568,14 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   for (const ep of sp.allReachableEndpoints) {
     if (ep.isLocal) add(NAMES.hairpin, `${ep.ip} . ${ep.ip}`);
   }
-  return { sets, keys, rests, lists, chains };
+  return {
+    // Kept by the committed model for every service port.
+    sets: compact(sets),
+    keys: compact(keys),
+    rests: compact(rests),
+    lists: compact(lists),
+    chains: compact(chains),
+  };
 }
 
 /**
