@@ -29,6 +29,7 @@ import {
   type ListenFn,
   splitBindAddress,
 } from "./server/listen.ts";
+import { lightListen } from "./server/light_listen.ts";
 import {
   denoProcReader,
   KubeProxyMetrics,
@@ -139,7 +140,11 @@ export interface DaemonDeps {
 
   /** @default SYSTEM_CLOCK */
   readonly clock?: Clock;
-  /** @default denoListen (Deno.serve) */
+  /**
+   * Every listener (tests bind to 127.0.0.1 port 0 or to nothing).
+   * @default denoListen (Deno.serve) for healthz and metrics, lightListen for the health-check
+   * node ports (one per eTP Local LoadBalancer Service: Deno.serve costs ~10 KiB more per port)
+   */
   readonly listen?: ListenFn;
   /** @default DENO_SIGNALS */
   readonly signals?: SignalRegistry;
@@ -237,7 +242,7 @@ export async function runDaemon(deps: DaemonDeps): Promise<number> {
   });
   const localAddresses = deps.localAddresses ?? denoLocalAddresses;
   const serviceHealth = new ServiceHealthServer({
-    listen,
+    listen: deps.listen ?? lightListen,
     log,
     proxyHealthy: () => health.report().healthy,
     addresses: () =>
