@@ -8,7 +8,7 @@
  * @module
  */
 
-import { V8_FLAGS_OPTION } from "../compile.ts";
+import { MALLOC_ENV, V8_FLAGS_OPTION } from "../compile.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -511,11 +511,18 @@ function firstLine(text: string): string {
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
+/** `K=V …` of the malloc settings the program runs with. */
+export function mallocEnvText(): string {
+  return Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(" ");
+}
+
 /** The standing notes: how the program ran and how changes were paced. */
 export function standingNotes(changes: number): string[] {
   return [
-    `Program: \`deno run ${V8_FLAGS_OPTION} main.ts\` from source (the compiled binary runs ` +
-    "the same code with the same V8 flags), reading the fake API server through a kubeconfig. " +
+    `Program: \`${mallocEnvText()} deno run ${V8_FLAGS_OPTION} main.ts\` from source (the ` +
+    "compiled binary runs the same code with the same V8 flags; the environment is the one " +
+    "deploy/kube-proxy.service and the DaemonSet set), reading the fake API server through a " +
+    "kubeconfig. " +
     "Times come from its own JSON log lines, relative to the moment the process was started. " +
     "Its memory is sampled from /proc/<pid>/status every 10 ms (50 ms without --allow-all); " +
     "a milestone shows the first sample after its log line.",

@@ -61,7 +61,7 @@ import { LineChild, WaitTimeoutError } from "../../tests/e2e/child.ts";
 import { cacheProgram } from "../../tests/e2e/daemon_proxy.ts";
 import type { FakeApiRequest, FakeApiResponse } from "../../tests/e2e/fake_api_main.ts";
 import type { Resource } from "../../tests/e2e/proxy.ts";
-import { V8_FLAGS_OPTION } from "../compile.ts";
+import { MALLOC_ENV, V8_FLAGS_OPTION } from "../compile.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -84,6 +84,7 @@ import {
   kubeconfigYaml,
   LOG,
   type LogRecord,
+  mallocEnvText,
   type MemorySample,
   type Milestone,
   MIN_SYNC_PERIOD_MS,
@@ -526,7 +527,10 @@ export async function measureDaemon(
       cwd: ROOT,
       // The program logs to stderr; LineChild matches stdout lines. `exec` keeps the pid the
       // program's own (as `ip netns exec` does), so /proc/<pid> is the program's.
+      // The environment the shipped unit and DaemonSet give it; `env` and `sh` exec, too.
       command: [
+        "env",
+        ...Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`),
         "sh",
         "-c",
         'exec "$@" 2>&1',
@@ -756,7 +760,8 @@ export async function runDaemonRss(options: DaemonRssOptions = {}): Promise<Daem
   }
   if (session.interrupted) Deno.exit(130);
   const report: DaemonReport = {
-    program: `deno run -A --cached-only ${V8_FLAGS_OPTION} main.ts --config=FILE ` +
+    program:
+      `${mallocEnvText()} deno run -A --cached-only ${V8_FLAGS_OPTION} main.ts --config=FILE ` +
       "--state-file=FILE",
     results,
     goals: judgeDaemonGoals(results),

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { load, loadAll } from "js-yaml";
 import { decodeConfig, resolveConfig } from "../../src/config/mod.ts";
+import { MALLOC_ENV } from "../../scripts/compile.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);
 
@@ -106,6 +107,7 @@ Deno.test("deploy/daemonset.yaml passes --config from the ConfigMap and the node
   assert.ok(c.command.includes("--hostname-override=$(NODE_NAME)"));
   assert.deepEqual(c.env, [
     { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } },
+    ...Object.entries(MALLOC_ENV).map(([name, value]) => ({ name, value })),
   ]);
   const configPath = c.command.find((a) => a.startsWith("--config="))?.slice("--config=".length);
   const volume = pod.volumes.find((v) => v.configMap?.name === "kube-proxy");
@@ -184,6 +186,11 @@ Deno.test("deploy/kube-proxy.service starts the binary with --config and restart
   assert.equal(
     service.get("ExecStart"),
     "/usr/local/bin/kube-proxy --config=/var/lib/kube-proxy/kube-proxy-config.yaml",
+  );
+  assert.equal(
+    service.get("Environment"),
+    Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(" "),
+    "the malloc settings of scripts/compile.ts MALLOC_ENV",
   );
   assert.equal(service.get("Restart"), "on-failure");
   assert.equal(service.get("RestartSec"), "5");
