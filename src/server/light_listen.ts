@@ -14,6 +14,9 @@ import type { HttpServer, ListenOptions } from "./listen.ts";
 /** How long a client may take to send its request head before the connection is dropped. */
 export const HEAD_TIMEOUT_MS = 10_000;
 
+/** How long to wait before accepting again after `accept()` failed. */
+const ACCEPT_RETRY_MS = 100;
+
 /** The largest request head read; longer ones get 431. */
 export const MAX_HEAD_BYTES = 8 * 1024;
 
@@ -42,20 +45,28 @@ export function lightListen(
   }
   const addr = listener.addr;
   const open = new Set<Deno.Conn>();
+  let closed = false;
   const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        open.add(conn);
-        void answer(conn, options, headTimeoutMs).finally(() => open.delete(conn));
+    while (!closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        if (closed) return;
+        // Out of file descriptors or a transient error: keep the port and try again shortly,
+        // rather than leaving it bound and silent (load balancers would mark the node down).
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
       }
-    } catch {
-      // The listener was closed.
+      open.add(conn);
+      void answer(conn, options, headTimeoutMs).finally(() => open.delete(conn));
     }
   })();
   return Promise.resolve({
     hostname: addr.hostname,
     port: addr.port,
     close: async () => {
+      closed = true;
       try {
         listener.close();
       } catch {
