@@ -47,7 +47,7 @@ export interface ParsedSlice {
    * Endpoints per slice port, keyed by `portMatchKey`: frozen, sorted by `ipPort` and already
    * deduplicated, so a Service with one slice needs no merging at all.
    */
-  readonly byPort: ReadonlyMap<string, readonly Endpoint[]>;
+  readonly byPort: PortLists;
   /** Distinct IPs of local ready endpoints (counted only when the slice has a valid port). */
   readonly localReadyIPs: readonly string[];
   /** Some endpoint carries zone hints, so the node's zone matters to this slice. */
@@ -177,7 +177,7 @@ export function parseEndpointSlice(
     serviceKey: `${namespace}/${serviceName}`,
     family,
     ports: compact(ports),
-    byPort,
+    byPort: new PortLists(byPort),
     localReadyIPs,
     hasZoneHints,
   };
@@ -188,10 +188,54 @@ export function portMatchKey(portName: string, protocol: Protocol): string {
   return `${portName}/${protocol}`;
 }
 
+/**
+ * Endpoint lists by `portMatchKey`, as a slice keeps them: most slices have one port, and a `Map`
+ * costs ~330 bytes even for one entry (3.5 MiB for the 10k slices of 10k Services); this keeps the
+ * pairs in one exact-size array.
+ */
+export class PortLists implements Iterable<readonly [string, readonly Endpoint[]]> {
+  readonly #items: readonly (string | readonly Endpoint[])[];
+
+  /** @param entries Lists by key, in slice-port order. */
+  constructor(entries: Iterable<readonly [string, readonly Endpoint[]]>) {
+    const items: (string | readonly Endpoint[])[] = [];
+    for (const [key, list] of entries) items.push(key, list);
+    this.#items = compact(items);
+  }
+
+  /** How many ports have a list. */
+  get size(): number {
+    return this.#items.length / 2;
+  }
+
+  /** The list of the port with this key. */
+  get(key: string): readonly Endpoint[] | undefined {
+    for (let i = 0; i < this.#items.length; i += 2) {
+      if (this.#items[i] === key) return this.#items[i + 1] as readonly Endpoint[];
+    }
+    return undefined;
+  }
+
+  /** The lists, in slice-port order. */
+  *values(): Generator<readonly Endpoint[]> {
+    for (let i = 1; i < this.#items.length; i += 2) yield this.#items[i] as readonly Endpoint[];
+  }
+
+  /** `[key, list]` pairs, in slice-port order. */
+  *[Symbol.iterator](): Generator<readonly [string, readonly Endpoint[]]> {
+    for (let i = 0; i < this.#items.length; i += 2) {
+      yield [this.#items[i] as string, this.#items[i + 1] as readonly Endpoint[]];
+    }
+  }
+}
+
+/** Endpoint lists by port key: a slice's {@linkcode PortLists}, or a merge's `Map`. */
+export type PortLookup = Pick<ReadonlyMap<string, readonly Endpoint[]>, "get">;
+
 /** Endpoints of one Service in one family, per slice port, plus its local-ready count. */
 export interface MergedEndpoints {
   /** Keyed by `portMatchKey`; each list sorted by `ipPort`, frozen. */
-  readonly byPort: ReadonlyMap<string, readonly Endpoint[]>;
+  readonly byPort: PortLookup;
   /** Distinct IPs of local ready endpoints across all ports (the health-check count). */
   readonly localReadyCount: number;
 }
