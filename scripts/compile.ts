@@ -61,6 +61,11 @@ export const MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
   MALLOC_TRIM_THRESHOLD_: "131072",
 });
 
+/** {@linkcode MALLOC_ENV} as `NAME=value` words, as `env` and systemd's `Environment=` take them. */
+export const MALLOC_ENV_WORDS: readonly string[] = Object.freeze(
+  Object.entries(MALLOC_ENV).map(([name, value]) => `${name}=${value}`),
+);
+
 /** `V8_FLAGS` as one `deno` option. */
 export const V8_FLAGS_OPTION = `--v8-flags=${V8_FLAGS.join(",")}`;
 

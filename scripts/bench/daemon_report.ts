@@ -8,7 +8,7 @@
  * @module
  */
 
-import { MALLOC_ENV, V8_FLAGS_OPTION } from "../compile.ts";
+import { MALLOC_ENV_WORDS, V8_FLAGS_OPTION } from "../compile.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -513,7 +513,7 @@ function firstLine(text: string): string {
 
 /** `K=V …` of the malloc settings the program runs with. */
 export function mallocEnvText(): string {
-  return Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(" ");
+  return MALLOC_ENV_WORDS.join(" ");
 }
 
 /** The standing notes: how the program ran and how changes were paced. */

@@ -61,7 +61,7 @@ import { LineChild, WaitTimeoutError } from "../../tests/e2e/child.ts";
 import { cacheProgram } from "../../tests/e2e/daemon_proxy.ts";
 import type { FakeApiRequest, FakeApiResponse } from "../../tests/e2e/fake_api_main.ts";
 import type { Resource } from "../../tests/e2e/proxy.ts";
-import { MALLOC_ENV, V8_FLAGS_OPTION } from "../compile.ts";
+import { MALLOC_ENV_WORDS, V8_FLAGS_OPTION } from "../compile.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -530,7 +530,7 @@ export async function measureDaemon(
       // The environment the shipped unit and DaemonSet give it; `env` and `sh` exec, too.
       command: [
         "env",
-        ...Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`),
+        ...MALLOC_ENV_WORDS,
         "sh",
         "-c",
         'exec "$@" 2>&1',

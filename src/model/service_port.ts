@@ -110,10 +110,6 @@ const EMPTY: readonly string[] = Object.freeze([]);
 /** Most Services have no external IPs, VIPs or source ranges: they all share this one. */
 const NONE_BY_FAMILY: ByFamily<readonly string[]> = Object.freeze({ IPv4: EMPTY, IPv6: EMPTY });
 
-function emptyByFamily(): ByFamily<readonly string[]> {
-  return NONE_BY_FAMILY;
-}
-
 // Snapshot objects share these arrays, so they are frozen once here.
 function frozenByFamily(v: { IPv4: string[]; IPv6: string[] }): ByFamily<readonly string[]> {
   if (v.IPv4.length === 0 && v.IPv6.length === 0) return NONE_BY_FAMILY;
@@ -258,7 +254,7 @@ function splitIPs(
   what: string,
   warnings: string[],
 ): ByFamily<readonly string[]> {
-  if (values.length === 0) return emptyByFamily();
+  if (values.length === 0) return NONE_BY_FAMILY;
   const out: { IPv4: string[]; IPv6: string[] } = { IPv4: [], IPv6: [] };
   for (const v of values) {
     const parsed = parseIPSloppy(v);
@@ -273,7 +269,7 @@ function parseSourceRanges(
   values: readonly string[] | undefined,
   warnings: string[],
 ): ByFamily<readonly string[]> {
-  if (values === undefined || values.length === 0) return emptyByFamily();
+  if (values === undefined || values.length === 0) return NONE_BY_FAMILY;
   const out: { IPv4: string[]; IPv6: string[] } = { IPv4: [], IPv6: [] };
   const zero = { IPv4: false, IPv6: false };
   for (const v of values) {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { HttpServer, ListenOptions } from "./listen.ts";
+import { type HttpServer, joinBindAddress, type ListenOptions } from "./listen.ts";
 
 /** How long a client may take to send its request head before the connection is dropped. */
 export const HEAD_TIMEOUT_MS = 10_000;
@@ -95,7 +95,8 @@ async function answer(conn: Deno.Conn, options: ListenOptions, timeoutMs: number
         response = plain(400);
       } else {
         method = verb;
-        const host = addrHost(conn.localAddr as Deno.NetAddr);
+        const local = conn.localAddr as Deno.NetAddr;
+        const host = joinBindAddress(local.hostname, local.port);
         try {
           response = await options.handler(new Request(`http://${host}${target}`, { method }));
         } catch {
@@ -150,12 +151,6 @@ function plain(status: number): Response {
     status,
     headers: { "content-type": "text/plain; charset=utf-8" },
   });
-}
-
-function addrHost(addr: Deno.NetAddr): string {
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { load, loadAll } from "js-yaml";
 import { decodeConfig, resolveConfig } from "../../src/config/mod.ts";
-import { MALLOC_ENV } from "../../scripts/compile.ts";
+import { MALLOC_ENV, MALLOC_ENV_WORDS } from "../../scripts/compile.ts";
 
 const DEPLOY = new URL("../../deploy/", import.meta.url);
 
@@ -189,7 +189,7 @@ Deno.test("deploy/kube-proxy.service starts the binary with --config and restart
   );
   assert.equal(
     service.get("Environment"),
-    Object.entries(MALLOC_ENV).map(([k, v]) => `${k}=${v}`).join(" "),
+    MALLOC_ENV_WORDS.join(" "),
     "the malloc settings of scripts/compile.ts MALLOC_ENV",
   );
   assert.equal(service.get("Restart"), "on-failure");
