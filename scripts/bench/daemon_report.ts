@@ -9,6 +9,7 @@
  */
 
 import { MALLOC_ENV_WORDS, V8_FLAGS_OPTION } from "../compile.ts";
+import { netnsConfigYaml } from "../../tests/e2e/proxy_config.ts";
 import {
   type BenchMode,
   type Budgets,
@@ -139,31 +140,15 @@ export interface DaemonConfigOptions {
 }
 
 /**
- * The program's config: an ordinary KubeProxyConfiguration with upstream's defaults except
- * where the bench needs otherwise. `conntrack.maxPerCore: 0` and the zero timeouts leave the
- * conntrack sysctls alone (they are global, not per namespace); JSON logs at verbosity 4 give
- * every sync and state-file save a machine-readable line with its own timestamp.
+ * The program's config: the end-to-end suite's namespace-safe KubeProxyConfiguration, plus JSON
+ * logs at verbosity 4, which give every sync and state-file save a machine-readable line with
+ * its own timestamp.
  */
 export function daemonConfigYaml(options: DaemonConfigOptions): string {
-  return [
-    "apiVersion: kubeproxy.config.k8s.io/v1alpha1",
-    "kind: KubeProxyConfiguration",
-    `mode: ${options.mode}`,
-    "clientConnection:",
-    `  kubeconfig: ${options.kubeconfig}`,
-    `hostnameOverride: ${options.nodeName}`,
-    `clusterCIDR: ${options.clusterCIDR}`,
-    "detectLocalMode: ClusterCIDR",
-    "conntrack:",
-    "  maxPerCore: 0",
-    "  min: 0",
-    "  tcpEstablishedTimeout: 0s",
-    "  tcpCloseWaitTimeout: 0s",
-    "logging:",
-    "  format: json",
-    "  verbosity: 4",
-    "",
-  ].join("\n");
+  return netnsConfigYaml({
+    ...options,
+    extraLines: ["logging:", "  format: json", "  verbosity: 4"],
+  });
 }
 
 /** A kubeconfig for the fake API server: its URL, the CA file to trust, its bearer token. */
