@@ -3,14 +3,15 @@
  * `--flag value`, bare booleans and `--bool=false`, `-v 4` / `-v=4` / `--v=4`, underscores read as
  * dashes, repeated list flags appended, anything positional rejected.
  *
- * `node:util`'s `parseArgs` does the tokenising and the unknown-flag / missing-value checks; this
- * module first rewrites the pflag-only spellings into forms `parseArgs` understands, then converts
- * each value to its flag's type with an error that names the flag.
+ * The tokenising follows pflag's rules and error texts (`unknown flag: --x`, `flag needs an
+ * argument: --config`); each value is then converted to its flag's type with an error that names
+ * the flag. Written here rather than on `node:util`'s `parseArgs`: importing any `node:` module
+ * loads Deno's Node compatibility layer, several MiB of resident memory for the whole life of the
+ * daemon.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { FLAGS, type FlagSpec, flagSpec } from "./flag_table.ts";
 import { parseGoDuration } from "../config/duration.ts";
 import { parseIPSloppy } from "../model/ip.ts";
@@ -43,104 +44,85 @@ export class FlagError extends Error {
 
 /** Parses `args` (without the program name) against the flag table. */
 export function parseFlags(args: readonly string[]): ParsedFlags {
-  const rewritten = args.map(rewritePflagSpelling);
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: rewritten,
-      options: PARSE_ARGS_OPTIONS,
-      strict: true,
-      allowPositionals: true,
-      allowNegative: true,
-    });
-  } catch (error) {
-    throw new FlagError(describeParseArgsError(error), { cause: error });
+  const raw = new Map<FlagSpec, string[]>();
+  const positionals: string[] = [];
+  const set = (spec: FlagSpec, value: string) => {
+    const list = raw.get(spec);
+    if (list === undefined) raw.set(spec, [value]);
+    else list.push(value);
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? "";
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    const long = arg.startsWith("--");
+    const body = arg.slice(long ? 2 : 1);
+    if (long && (body.startsWith("-") || body.startsWith("="))) {
+      throw new FlagError(`bad flag syntax: ${arg}`);
+    }
+    const eq = body.indexOf("=");
+    let spec: FlagSpec | undefined;
+    let value: string | undefined;
+    if (long) {
+      spec = flagSpec((eq < 0 ? body : body.slice(0, eq)).replaceAll("_", "-"));
+      if (spec === undefined) throw new FlagError(unknownLongFlag(body.split("=")[0] ?? ""));
+      if (eq >= 0) value = body.slice(eq + 1);
+    } else {
+      // pflag's shorthand forms: `-v 4`, `-v=4`, `-v4`.
+      const short = body[0] ?? "";
+      spec = FLAGS.find((f) => f.short === short);
+      if (spec === undefined) throw new FlagError(`unknown shorthand flag: '${short}' in ${arg}`);
+      if (body.length > 1) value = body.slice(body[1] === "=" ? 2 : 1);
+    }
+    if (value === undefined) {
+      if (spec.type === "bool" || spec.type === "version") value = "true";
+      else if (i + 1 < args.length) value = args[++i] ?? "";
+      else {
+        throw new FlagError(
+          long
+            ? `flag needs an argument: ${arg}`
+            : `flag needs an argument: '${spec.short}' in ${arg}`,
+        );
+      }
+    }
+    set(spec, value);
   }
-  if (parsed.positionals.length > 0) {
+  if (positionals.length > 0) {
     throw new FlagError(
-      `"kube-proxy" does not take any arguments, got ${JSON.stringify(parsed.positionals)}`,
+      `"kube-proxy" does not take any arguments, got ${JSON.stringify(positionals)}`,
     );
   }
   const values = new Map<string, FlagValue>();
   const warnings: string[] = [];
-  for (const [name, raw] of Object.entries(parsed.values)) {
-    const spec = flagSpec(name);
-    if (spec === undefined || raw === undefined) continue;
-    values.set(name, convert(spec, raw));
+  for (const [spec, given] of raw) {
+    values.set(spec.name, convert(spec, given));
     if (spec.deprecated !== undefined) {
-      warnings.push(`Flag --${name} has been deprecated, ${spec.deprecated}`);
+      warnings.push(`Flag --${spec.name} has been deprecated, ${spec.deprecated}`);
     }
   }
   return { values, warnings };
 }
 
-type ParseArgsOption = { type: "string" | "boolean"; short?: string; multiple?: boolean };
-
-const PARSE_ARGS_OPTIONS: Record<string, ParseArgsOption> = Object.fromEntries(
-  FLAGS.map((spec) => {
-    const option: ParseArgsOption = {
-      type: spec.type === "bool" || spec.type === "version" ? "boolean" : "string",
-      multiple: spec.type === "strings" || spec.type === "mapStringBool",
-    };
-    if (spec.short !== undefined) option.short = spec.short;
-    return [spec.name, option];
-  }),
-);
+/** pflag's message, plus a hint for the `--no-<bool>` spelling other CLIs accept. */
+function unknownLongFlag(name: string): string {
+  const negated = name.startsWith("no-") ? flagSpec(name.slice(3).replaceAll("_", "-")) : undefined;
+  return negated?.type === "bool"
+    ? `unknown flag: --${name} (use --${negated.name}=false)`
+    : `unknown flag: --${name}`;
+}
 
 const TRUE_WORDS = new Set(["1", "t", "T", "true", "TRUE", "True"]);
 const FALSE_WORDS = new Set(["0", "f", "F", "false", "FALSE", "False"]);
 
-/**
- * Rewrites one argument from a pflag spelling into one `parseArgs` accepts:
- * `--hostname_override` → `--hostname-override`, `-v=4` → `--v=4`, `--cleanup=false` →
- * `--no-cleanup`, `--version=raw` → `--version=raw` kept for {@linkcode convert}.
- */
-function rewritePflagSpelling(arg: string): string {
-  if (arg === "--" || !arg.startsWith("-") || arg === "-") return arg;
-  const long = arg.startsWith("--");
-  const body = arg.slice(long ? 2 : 1);
-  const eq = body.indexOf("=");
-  const rawName = eq < 0 ? body : body.slice(0, eq);
-  const name = rawName.replaceAll("_", "-");
-  const spec = long ? flagSpec(name) : FLAGS.find((f) => f.short === name);
-  if (spec === undefined) return long ? `--${name}${eq < 0 ? "" : body.slice(eq)}` : arg;
-  if (eq < 0) return `--${spec.name}`;
-  const value = body.slice(eq + 1);
-  if (spec.type === "bool" || spec.type === "version") {
-    if (TRUE_WORDS.has(value)) return `--${spec.name}`;
-    if (FALSE_WORDS.has(value)) return `--no-${spec.name}`;
-    // parseArgs has no "boolean with an optional value": see wantsRawVersion().
-    if (spec.type === "version" && value === "raw") return "--version";
-    throw new FlagError(
-      `invalid argument ${JSON.stringify(value)} for "--${spec.name}" flag: ` +
-        `strconv.ParseBool: parsing ${JSON.stringify(value)}: invalid syntax`,
-    );
-  }
-  return `--${spec.name}=${value}`;
-}
-
 /** Whether the command line asked for pflag's `--version=raw` form. */
 export function wantsRawVersion(args: readonly string[]): boolean {
   return args.some((a) => /^--?version=raw$/.test(a));
-}
-
-function describeParseArgsError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown }).code;
-  const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(message);
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown?.[1] !== undefined) {
-    const flag = unknown[1].replace(/^--no-/, "--");
-    const spec = flagSpec(flag.replace(/^-+/, ""));
-    if (unknown[1].startsWith("--no-") && spec !== undefined) {
-      return `unknown flag: ${unknown[1]} (use ${flag}=false)`;
-    }
-    return `unknown flag: ${unknown[1]}`;
-  }
-  const missing = /^Option '(?:-\w, )?(--[^ ']+) <value>' argument missing/.exec(message);
-  if (missing?.[1] !== undefined) return `flag needs an argument: ${missing[1]}`;
-  const ambiguous = /^Option '(?:-\w, )?(--[^ ']+)/.exec(message);
-  if (ambiguous?.[1] !== undefined) return `invalid use of flag ${ambiguous[1]}: ${message}`;
-  return message;
 }
 
 function invalid(spec: FlagSpec, value: string, why: string): FlagError {
@@ -149,22 +131,28 @@ function invalid(spec: FlagSpec, value: string, why: string): FlagError {
   );
 }
 
-function lastOf(raw: string | boolean | (string | boolean)[]): string | boolean {
-  return Array.isArray(raw) ? (raw[raw.length - 1] ?? "") : raw;
-}
-
-function convert(spec: FlagSpec, raw: string | boolean | (string | boolean)[]): FlagValue {
+/** Converts every value given for one flag (in command-line order) to the flag's type. */
+function convert(spec: FlagSpec, given: readonly string[]): FlagValue {
   if (spec.type === "strings") {
-    const items = (Array.isArray(raw) ? raw : [raw]).map(String);
     // pflag's StringSlice reads each occurrence as CSV and appends.
-    return items.flatMap((item) => item === "" ? [] : item.split(","));
+    return given.flatMap((item) => item === "" ? [] : item.split(","));
   }
-  if (spec.type === "mapStringBool") {
-    return parseMapStringBool(spec, (Array.isArray(raw) ? raw : [raw]).map(String));
-  }
-  const value = lastOf(raw);
-  if (typeof value === "boolean") return value;
+  if (spec.type === "mapStringBool") return parseMapStringBool(spec, given);
+  // Scalars: the last occurrence wins, as in pflag.
+  const value = given[given.length - 1] ?? "";
   switch (spec.type) {
+    case "bool":
+    case "version": {
+      if (TRUE_WORDS.has(value)) return true;
+      if (FALSE_WORDS.has(value)) return false;
+      // `--version=raw`: pflag's version flag is a tri-state; see wantsRawVersion().
+      if (spec.type === "version" && value === "raw") return true;
+      throw invalid(
+        spec,
+        value,
+        `strconv.ParseBool: parsing ${JSON.stringify(value)}: invalid syntax`,
+      );
+    }
     case "int32": {
       if (!/^[+-]?\d+$/.test(value)) {
         throw invalid(

@@ -26,6 +26,13 @@ Deno.test("parseFlags() reads -v 4, -v=4, -v4 and --v=4 as the log level", () =>
   }
 });
 
+Deno.test("parseFlags() gives a non-boolean flag the next argument, as pflag does", () => {
+  const flags = parseFlags(["--hostname-override", "-edge", "--v", "2", "--v=3"]);
+  assert.equal(flags.values.get("hostname-override"), "-edge");
+  assert.equal(flags.values.get("v"), 3, "the last occurrence wins");
+  assert.equal(parseFlags(["-h"]).values.get("help"), true);
+});
+
 Deno.test("parseFlags() reads underscores in flag names as dashes, like pflag", () => {
   assert.equal(parseFlags(["--hostname_override=a"]).values.get("hostname-override"), "a");
 });
@@ -59,6 +66,12 @@ Deno.test("parseFlags() names the flag in every bad-input error", () => {
     [["--no-such-flag"], /^unknown flag: --no-such-flag$/],
     [["--proxy-port-range=1-2"], /^unknown flag: --proxy-port-range$/],
     [["--config"], /^flag needs an argument: --config$/],
+    [["-v"], /^flag needs an argument: 'v' in -v$/],
+    [["-x"], /^unknown shorthand flag: 'x' in -x$/],
+    [["--no-cleanup"], /^unknown flag: --no-cleanup \(use --cleanup=false\)$/],
+    [["---config=a"], /^bad flag syntax: ---config=a$/],
+    [["--version=maybe"], /invalid argument "maybe" for "--version" flag/],
+    [["--", "--v=2"], /^"kube-proxy" does not take any arguments, got \["--v=2"\]$/],
     [["--kube-api-burst=ten"], /invalid argument "ten" for "--kube-api-burst" flag/],
     [["--kube-api-burst=99999999999"], /"--kube-api-burst" flag: .*out of range/],
     [["--kube-api-qps=fast"], /invalid argument "fast" for "--kube-api-qps" flag/],

@@ -4,14 +4,14 @@
  * (`KUBE-SEP-`) chains. A hash suffix is the first 16 characters of the standard base32 encoding
  * of sha256 of the model's chain input (`ns/name:port` + lower-case protocol [+ endpoint]).
  *
- * Hashing (native sha256) is still a large part of a first render, so names are computed once
+ * Hashing (sha256) is still a large part of a first render, so names are computed once
  * per `ServicePort` / `Endpoint` object and cached by identity: the model reuses unchanged objects
  * across snapshots, so a steady cluster hashes nothing after its first sync.
  *
  * @module
  */
 
-import { hash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import {
   type Endpoint,
   endpointChainInput,
@@ -180,17 +180,11 @@ export function nameServicePorts(servicePorts: Iterable<ServicePort>): void {
 const BASE32 = new Uint8Array([..."ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"].map((c) => c.charCodeAt(0)));
 
 /** Value of each lower-case hex digit by character code. */
-const HEX = (() => {
-  const value = new Uint8Array(128);
-  for (let i = 0; i < 16; i++) value["0123456789abcdef".charCodeAt(i)] = i;
-  return value;
-})();
-
 const digits = new Uint8Array(16);
 
 /**
  * Upstream's hash suffix: base32 (RFC 4648 standard alphabet) of sha256(`input`), first 16
- * characters. 16 base32 characters are exactly the first 10 bytes (20 hex digits) of the digest.
+ * characters. 16 base32 characters are exactly the first 10 bytes of the digest.
  */
 export function hashSuffix(input: string): string {
   return hashed(input).suffix;
@@ -198,18 +192,15 @@ export function hashSuffix(input: string): string {
 
 /** {@linkcode hashSuffix} and the {@linkcode ChainName.order} of names ending in it. */
 function hashed(input: string): { suffix: string; order: number } {
-  // node:crypto's one-shot hex digest: native and synchronous (rendering must not await, and Web
-  // Crypto is async-only). At 10k × 10 it beats both createHash() (whose Buffer costs more than
-  // the hashing) and a JS sha256.
-  const hex = hash("sha256", input, "hex");
-  // 20 hex digits = 80 bits = 16 base32 digits of 5 bits each.
+  const bytes = sha256(input);
+  // The first 10 bytes = 80 bits = 16 base32 digits of 5 bits each.
   let acc = 0;
   let bits = 0;
   let k = 0;
-  for (let i = 0; i < 20; i++) {
-    acc = ((acc << 4) | (HEX[hex.charCodeAt(i)] ?? 0)) & 0xff;
-    bits += 4;
-    if (bits >= 5) {
+  for (let i = 0; i < 10; i++) {
+    acc = ((acc << 8) | (bytes[i] ?? 0)) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
       bits -= 5;
       digits[k++] = (acc >>> bits) & 31;
     }

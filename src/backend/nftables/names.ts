@@ -11,7 +11,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import type { Endpoint, IPFamily, ServicePort } from "../../model/mod.ts";
 
 /** The table name in both families (`table ip kube-proxy`, `table ip6 kube-proxy`). */
@@ -130,10 +130,6 @@ export function largePickChainName(family: PickFamily, n: number): string {
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-function sha256(input: string): Uint8Array {
-  return createHash("sha256").update(input).digest();
-}
 
 /** Standard base32 (RFC 4648, no padding needed here) of the first bytes of `bytes`. */
 function base32(bytes: Uint8Array, chars: number): string {
