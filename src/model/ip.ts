@@ -270,7 +270,8 @@ export function ipFamilyOf(s: string): IPFamily | null {
 
 /** Upstream `net.JoinHostPort` for an endpoint: `ip:port`, or `[ip]:port` for IPv6. */
 export function joinHostPort(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+  // join() makes one flat string; `+` would make a rope holding on to `ip` (kept per endpoint).
+  return ip.includes(":") ? ["[", ip, "]:", port].join("") : [ip, port].join(":");
 }
 
 /** True when `cidr` (any sloppy form) contains the address `ip`; false if either is invalid. */

@@ -66,6 +66,57 @@ Deno.test("parseEndpointSlice() reads conditions with upstream's nil defaults", 
   );
 });
 
+Deno.test("parseEndpointSlice() gives every Endpoint field, IPv6 included", () => {
+  const fields = (e: Endpoint | undefined) =>
+    e === undefined ? undefined : {
+      ip: e.ip,
+      port: e.port,
+      ipPort: e.ipPort,
+      isLocal: e.isLocal,
+      ready: e.ready,
+      serving: e.serving,
+      terminating: e.terminating,
+      nodeName: e.nodeName,
+      zone: e.zone,
+      zoneHints: e.zoneHints,
+      nodeHints: e.nodeHints,
+    };
+  const v6 = parse(makeSlice("ns1", "svc1", 1, (es) => {
+    es.addressType = "IPv6";
+    es.ports = [slicePort("p80", 8080)];
+    es.endpoints = [
+      makeEndpoint("fd00:10:0::0:7", {
+        nodeName: TEST_NODE_NAME,
+        zone: TEST_ZONE,
+        ready: false,
+        terminating: true,
+        zoneHints: [TEST_ZONE],
+        nodeHints: [TEST_NODE_NAME],
+      }),
+      { addresses: ["fd00:10::9"] },
+    ];
+  }));
+  const [hinted, bare] = v6.byPort.get("p80/TCP") ?? [];
+  assert.deepEqual(fields(hinted), {
+    ip: "fd00:10::7",
+    port: 8080,
+    ipPort: "[fd00:10::7]:8080",
+    isLocal: true,
+    ready: false,
+    serving: true,
+    terminating: true,
+    nodeName: TEST_NODE_NAME,
+    zone: TEST_ZONE,
+    zoneHints: [TEST_ZONE],
+    nodeHints: [TEST_NODE_NAME],
+  });
+  assert.equal(bare?.ip, "fd00:10::9");
+  assert.equal(bare?.ipPort, "[fd00:10::9]:8080");
+  assert.equal(bare?.nodeName, null);
+  assert.equal(bare?.zone, null);
+  assert.ok(Object.isFrozen(hinted), "endpoints are immutable");
+});
+
 Deno.test("parseEndpointSlice() ignores slices kube-proxy does not watch", () => {
   const cases: { name: string; slice: V1EndpointSlice; warns: boolean }[] = [
     {
