@@ -81,5 +81,6 @@ export interface ObjectsBySource {
 export function objectKey(object: KubeObject): string {
   const namespace = object.metadata?.namespace ?? "";
   const name = object.metadata?.name ?? "";
-  return namespace === "" ? name : `${namespace}/${name}`;
+  // Kept as a map key per object: one flat string, not a rope.
+  return namespace === "" ? name : [namespace, name].join("/");
 }

@@ -33,7 +33,8 @@ export interface ObjectVersion {
 function fingerprint(object: KubeObject): string {
   const rv = object.metadata?.resourceVersion ?? "";
   if (rv === "") return `\u0001${JSON.stringify(object)}`;
-  return `${object.metadata?.uid ?? ""}\u0000${rv}`;
+  // Kept per object: one flat string (see src/model/compact.ts `flat`), not a rope.
+  return [object.metadata?.uid ?? "", rv].join("\u0000");
 }
 
 function versionOf(value: string): ObjectVersion {

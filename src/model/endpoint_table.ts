@@ -13,6 +13,7 @@
 
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import { servicePortEqual } from "./_equal.ts";
+import { flat } from "./compact.ts";
 import {
   buildServicePort,
   type CategorizeContext,
@@ -584,7 +585,7 @@ function nameOf(o: { metadata?: { name?: string } }): string {
 }
 
 function objectKey(o: { metadata?: { namespace?: string; name?: string } }): string {
-  return `${namespaceOf(o)}/${nameOf(o)}`;
+  return flat(namespaceOf(o), "/", nameOf(o));
 }
 
 function splitKey(key: string): [string, string] {

@@ -6,7 +6,7 @@
  */
 
 import type { V1EndpointSlice } from "@kubernetes/client-node";
-import { compact } from "./compact.ts";
+import { compact, flat } from "./compact.ts";
 import { canonicalIP, joinHostPort } from "./ip.ts";
 import { hasIgnoredLabel, isPortNumber, parseProtocol } from "./service_port.ts";
 import type { Endpoint, IPFamily, Protocol, ServicePort, TopologyMode } from "./types.ts";
@@ -252,8 +252,8 @@ export function parseEndpointSlice(
     ? Object.freeze([...localReady])
     : EMPTY;
   return {
-    id: `${namespace}/${name}`,
-    serviceKey: `${namespace}/${serviceName}`,
+    id: flat(namespace, "/", name),
+    serviceKey: flat(namespace, "/", serviceName),
     family,
     ports: compact(ports),
     byPort: new PortLists(byPort),

@@ -48,7 +48,7 @@ export {
   type ParsedIP,
   parseIPSloppy,
 } from "./ip.ts";
-export { compact } from "./compact.ts";
+export { compact, flat } from "./compact.ts";
 export { LABEL_SERVICE_NAME } from "./endpoints.ts";
 export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,

@@ -11,7 +11,7 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { parseCIDRSloppy, parseIPSloppy } from "./ip.ts";
 import type { IPFamily, Protocol, ServicePort, ServiceType, SessionAffinity } from "./types.ts";
-import { compact } from "./compact.ts";
+import { compact, flat } from "./compact.ts";
 
 /** Label that hands a Service (or slice) to another proxy: kube-proxy ignores the object. */
 export const LABEL_SERVICE_PROXY_NAME = "service.kubernetes.io/service-proxy-name";
@@ -85,7 +85,7 @@ export type ServicePortBase = Omit<
 
 /** `ServicePortName.String()`: `ns/name:port`, or `ns/name` when the port is unnamed. */
 export function servicePortKey(namespace: string, name: string, portName: string): string {
-  return portName === "" ? `${namespace}/${name}` : `${namespace}/${name}:${portName}`;
+  return portName === "" ? flat(namespace, "/", name) : flat(namespace, "/", name, ":", portName);
 }
 
 /** Narrows a protocol string; the API server defaults an absent protocol to TCP. */
@@ -193,7 +193,7 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
   }
 
   return {
-    key: `${namespace}/${name}`,
+    key: flat(namespace, "/", name),
     namespace,
     name,
     clusterIPs,
@@ -328,11 +328,12 @@ export function servicePortBases(svc: ParsedService, family: IPFamily): ServiceP
   const loadBalancerVIPs = svc.loadBalancerVIPs[family];
   const out: ServicePortBase[] = [];
   for (const p of svc.ports) {
-    const key = servicePortKey(svc.namespace, svc.name, p.portName);
+    // An unnamed port's key is the Service's own (one string for both).
+    const key = p.portName === "" ? svc.key : servicePortKey(svc.namespace, svc.name, p.portName);
     const externallyAccessible = p.nodePort !== 0 || loadBalancerVIPs.length > 0 ||
       externalIPs.length > 0;
     out.push({
-      id: `${key}/${p.protocol}`,
+      id: flat(key, "/", p.protocol),
       key,
       serviceKey: svc.key,
       namespace: svc.namespace,

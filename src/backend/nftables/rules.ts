@@ -12,6 +12,7 @@ import {
   cidrContains,
   compact,
   type Endpoint,
+  flat,
   type IPFamily,
   type LocalTrafficDetector,
   parseCIDRSloppy,
@@ -461,6 +462,13 @@ function dnatTarget(ep: Endpoint): string {
   return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
+/** The text after a verdict-map key for the fixed targets, shared by every element. */
+const REST_PICK_SERVICE = flat(" : goto ", pickChainName("service"));
+const REST_EXTERNAL = flat(" : goto ", NAMES.external);
+const REST_EXTERNAL_LOCAL = flat(" : goto ", NAMES.externalLocal);
+const REST_NODE_PORT = flat(" : goto ", NAMES.nodePort);
+const REST_NODE_PORT_LOCAL = flat(" : goto ", NAMES.nodePortLocal);
+
 /** What `sp` adds to its family's table. Pure; `ctx` comes from {@linkcode contextFor}. */
 export function contribute(ctx: Context, sp: ServicePort): Contribution {
   const sets: string[] = [];
@@ -486,16 +494,22 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   // Upstream builds the external chain on hasEndpoints, not hasExternalEndpoints: the pod and
   // host short-circuits of eTP Local must work even without local endpoints.
   const usesExternal = sp.hasAnyEndpoints && sp.externallyAccessible && cluster.length > 0;
-  const comment = ` comment "${sp.key}"`;
-  const noEndpoints = sp.hasAnyEndpoints ? "drop" : `goto ${NAMES.rejectChain}`;
-  const frontKey = (ip: string) => `${ip} . ${proto} . ${sp.port}`;
-  const nodePortKey = `${proto} . ${sp.nodePort}`;
+  // Keys and the text after them are kept by the committed model: flat strings, and one shared
+  // string for each fixed verdict.
+  const noEndpointsRest = flat(
+    ' comment "',
+    sp.key,
+    '" : ',
+    sp.hasAnyEndpoints ? "drop" : `goto ${NAMES.rejectChain}`,
+  );
+  const frontKey = (ip: string) => flat(ip, " . ", proto, " . ", sp.port);
+  const nodePortKey = flat(proto, " . ", sp.nodePort);
 
   add(NAMES.clusterIPs, sp.clusterIP);
 
-  let internalTarget: (key: string) => string;
-  let externalTarget: (key: string) => string;
-  let nodePortTarget: () => string;
+  let internalRest: (key: string) => string;
+  let externalRest: (key: string) => string;
+  let nodePortRest: () => string;
   if (sp.sessionAffinity !== null) {
     const names = affinityChainNames(sp);
     if (cluster.length > 0) {
@@ -511,49 +525,49 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
       );
     }
     const internalChain = sp.internalPolicyLocal ? names.local : names.cluster;
-    internalTarget = () => `goto ${internalChain}`;
-    externalTarget = () => `goto ${names.external}`;
-    nodePortTarget = () => `goto ${names.external}`;
+    const toInternal = flat(" : goto ", internalChain);
+    const toExternal = flat(" : goto ", names.external);
+    internalRest = () => toInternal;
+    externalRest = () => toExternal;
+    nodePortRest = () => toExternal;
   } else {
-    internalTarget = (key) => {
+    internalRest = (key) => {
       addEndpoints("service", key, internal);
-      return `goto ${pickChainName("service")}`;
+      return REST_PICK_SERVICE;
     };
-    externalTarget = (key) => {
+    externalRest = (key) => {
       if (!sp.externalPolicyLocal) {
         addEndpoints("service", key, cluster);
-        return `goto ${NAMES.external}`;
+        return REST_EXTERNAL;
       }
       addEndpoints("service", key, external);
       addEndpoints("shortcircuit", key, cluster);
-      return `goto ${NAMES.externalLocal}`;
+      return REST_EXTERNAL_LOCAL;
     };
-    nodePortTarget = () => {
+    nodePortRest = () => {
       if (!sp.externalPolicyLocal) {
         addEndpoints("nodeport", nodePortKey, cluster);
-        return `goto ${NAMES.nodePort}`;
+        return REST_NODE_PORT;
       }
       addEndpoints("nodeport", nodePortKey, external);
       addEndpoints("nodeport-shortcircuit", nodePortKey, cluster);
-      return `goto ${NAMES.nodePortLocal}`;
+      return REST_NODE_PORT_LOCAL;
     };
   }
 
   const cipKey = frontKey(sp.clusterIP);
-  if (hasInternal) add(NAMES.serviceIPs, cipKey, ` : ${internalTarget(cipKey)}`);
-  else add(NAMES.noEndpointServices, cipKey, `${comment} : ${noEndpoints}`);
+  if (hasInternal) add(NAMES.serviceIPs, cipKey, internalRest(cipKey));
+  else add(NAMES.noEndpointServices, cipKey, noEndpointsRest);
 
   for (const ip of [...sp.externalIPs, ...sp.loadBalancerVIPs]) {
     const key = frontKey(ip);
-    if (usesExternal) add(NAMES.serviceIPs, key, ` : ${externalTarget(key)}`);
-    if (!sp.hasExternalEndpoints) add(NAMES.noEndpointServices, key, `${comment} : ${noEndpoints}`);
+    if (usesExternal) add(NAMES.serviceIPs, key, externalRest(key));
+    if (!sp.hasExternalEndpoints) add(NAMES.noEndpointServices, key, noEndpointsRest);
   }
 
   if (sp.nodePort !== 0) {
-    if (usesExternal) add(NAMES.serviceNodePorts, nodePortKey, ` : ${nodePortTarget()}`);
-    if (!sp.hasExternalEndpoints) {
-      add(NAMES.noEndpointNodePorts, nodePortKey, `${comment} : ${noEndpoints}`);
-    }
+    if (usesExternal) add(NAMES.serviceNodePorts, nodePortKey, nodePortRest());
+    if (!sp.hasExternalEndpoints) add(NAMES.noEndpointNodePorts, nodePortKey, noEndpointsRest);
   }
 
   if (sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0) {
@@ -561,12 +575,12 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
     for (const lbip of sp.loadBalancerVIPs) {
       const key = frontKey(lbip);
       add(NAMES.firewallIPs, key);
-      for (const src of allowed) add(NAMES.firewallAllow, `${key} . ${src}`);
+      for (const src of allowed) add(NAMES.firewallAllow, flat(key, " . ", src));
     }
   }
 
   for (const ep of sp.allReachableEndpoints) {
-    if (ep.isLocal) add(NAMES.hairpin, `${ep.ip} . ${ep.ip}`);
+    if (ep.isLocal) add(NAMES.hairpin, flat(ep.ip, " . ", ep.ip));
   }
   return {
     // Kept by the committed model for every service port.
