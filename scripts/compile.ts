@@ -45,9 +45,19 @@ export const PERMISSIONS: readonly string[] = [
  * at 10k Services made the resident set ~70 MiB larger than with 2 MiB, for no measurable speed
  * gain. Memory-saver mode: the old generation is collected before it grows to ~3x the live data
  * (V8's default on a machine with a few GB), which at 10k Services keeps the resident set ~60 MiB
- * lower between syncs for the same cold start and change latency (README "Performance").
+ * lower between syncs for the same cold start and change latency (README "Performance"). No
+ * optimising compilers (`--no-opt --no-maglev`; the interpreter and the Sparkplug baseline compiler
+ * stay): their compile threads, code and compiler memory cost ~10 MiB of resident set at 10k
+ * Services; what they speed up is the full render (+50% time without them, 0.55 → 0.8 s at 10k
+ * Services in nftables mode), which runs at start-up and once an hour, while partial syncs and
+ * cold start (dominated by the LIST and the kernel) measured the same.
  */
-export const V8_FLAGS: readonly string[] = ["--max-semi-space-size=2", "--memory-saver-mode"];
+export const V8_FLAGS: readonly string[] = [
+  "--max-semi-space-size=2",
+  "--memory-saver-mode",
+  "--no-opt",
+  "--no-maglev",
+];
 
 /**
  * glibc malloc settings the shipped systemd unit and DaemonSet put in the environment (and the
