@@ -31,6 +31,7 @@ import type { IPFamily, ProxySnapshot, TableSnapshot } from "../model/mod.ts";
 import type { ProxyHealth } from "../server/healthz.ts";
 import type { KubeProxyMetrics } from "../server/metrics.ts";
 import { healthChecksFromSnapshot, type ServiceHealthServer } from "../server/service_health.ts";
+import { LARGE_CHANGE_SERVICES, reclaimGarbage } from "../reclaim.ts";
 
 /** The part of `EndpointTable` the proxier reads. */
 export interface SnapshotSource {
@@ -71,6 +72,11 @@ export interface ProxierOptions {
   readonly conntrack?: ConntrackCleaner;
   /** Health-check node ports, updated after each successful sync; omit to skip. */
   readonly serviceHealth?: ServiceHealthServer;
+  /**
+   * Called after a snapshot in which many Services changed, before the backend renders it.
+   * Default: {@linkcode reclaimGarbage}.
+   */
+  readonly reclaim?: () => void;
 }
 
 /** A sync failed; the previous rules stay in force and the next sync is full. */
@@ -158,6 +164,7 @@ export class Proxier {
     const start = o.now();
     const snapshot = o.table.snapshot();
     this.#lastSnapshot = snapshot;
+    if (snapshot.changedServices.length >= LARGE_CHANGE_SERVICES) (o.reclaim ?? reclaimGarbage)();
     if (!this.#kindsReported && snapshot.changedServices.length > 0) {
       // The source does not say what changed: count changed Services instead of events.
       o.metrics.serviceChangesTotal.inc({}, snapshot.changedServices.length);

@@ -26,6 +26,7 @@ import {
   TEST_NODE_NAME,
 } from "../fixtures/k8s_builders.ts";
 import { RecordingRunner } from "../fixtures/recording_runner.ts";
+import { service as numberedService } from "../fixtures/numbered_services.ts";
 
 const T0 = Date.UTC(2025, 0, 1);
 const SYNC_PERIOD = 30_000;
@@ -67,7 +68,14 @@ function web(ips: string[] = ["10.180.0.1"]) {
   };
 }
 
-function setup(opts: { mode?: ImplementedProxyMode; synced?: boolean; verbosity?: number } = {}) {
+function setup(
+  opts: {
+    mode?: ImplementedProxyMode;
+    synced?: boolean;
+    verbosity?: number;
+    reclaim?: () => void;
+  } = {},
+) {
   let now = T0;
   const table = new EndpointTable(makeTableOptions());
   table.onNodeAdd(makeNode());
@@ -94,6 +102,7 @@ function setup(opts: { mode?: ImplementedProxyMode; synced?: boolean; verbosity?
     fullSyncPeriodMs: FULL_SYNC_PERIOD,
     families: ["IPv4", "IPv6"],
     conntrack: new ConntrackCleaner(runner, log),
+    ...(opts.reclaim === undefined ? {} : { reclaim: opts.reclaim }),
   });
   return {
     table,
@@ -124,6 +133,24 @@ Deno.test("Proxier.sync() makes the first sync full and later ones partial", asy
   table.onEndpointSliceAdd(slice);
   await proxier.sync();
   assert.deepEqual(backend.requests.map((r) => r.full), [true, false]);
+});
+
+Deno.test("Proxier.sync() reclaims garbage after a snapshot of 1000+ changed Services, before rendering", async () => {
+  const events: string[] = [];
+  const { proxier, backend, table, advance } = setup({
+    reclaim: () => void events.push("reclaim"),
+  });
+  const sync = backend.sync.bind(backend);
+  backend.sync = (request) => {
+    events.push(`sync ${request.snapshot.changedServices.length}`);
+    return sync(request);
+  };
+  for (let i = 1; i <= 1000; i++) table.onServiceAdd(numberedService(i));
+  await proxier.sync();
+  advance(1_000);
+  table.onServiceAdd(numberedService(1001));
+  await proxier.sync();
+  assert.deepEqual(events, ["reclaim", "sync 1000", "sync 1"]);
 });
 
 Deno.test("Proxier.sync() skips the kernel when the revision is unchanged and no full sync is due", async () => {

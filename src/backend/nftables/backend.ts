@@ -34,6 +34,7 @@ import {
   replaceTransactionFrom,
 } from "./render.ts";
 import { TableModel } from "./table_model.ts";
+import { reclaimGarbage } from "../../reclaim.ts";
 
 /** Optional knobs of {@linkcode NftablesBackend}, mostly for tests. */
 export interface NftablesBackendOptions {
@@ -51,6 +52,11 @@ export interface NftablesBackendOptions {
    * cleanup; null: leave other modes alone.
    */
   readonly cleanupOtherModes?: (() => Promise<void>) | null;
+  /**
+   * Called after a whole model is built, before its transaction is written. Default:
+   * {@linkcode reclaimGarbage}.
+   */
+  readonly reclaim?: () => void;
 }
 
 /** Failure counters, for the sync loop's metrics. */
@@ -98,6 +104,7 @@ export class NftablesBackend implements ProxyBackend {
   readonly #refreshIntervalMs: number;
   readonly #staleDelayMs: number;
   #cleanupOtherModes: (() => Promise<void>) | null;
+  readonly #reclaim: () => void;
   readonly #state: Record<IPFamily, FamilyState> = {
     IPv4: newState(),
     IPv6: newState(),
@@ -116,6 +123,14 @@ export class NftablesBackend implements ProxyBackend {
     this.#cleanupOtherModes = options.cleanupOtherModes === undefined
       ? () => cleanupIptables(deps.runner, deps.log, deps.applyTimeoutMs)
       : options.cleanupOtherModes;
+    this.#reclaim = options.reclaim ?? reclaimGarbage;
+  }
+
+  /** A whole model of `snapshot`, with the garbage of building it returned at once. */
+  #build(snapshot: ProxySnapshot): TableModel {
+    const model = TableModel.build(snapshot, this.#deps.options);
+    this.#reclaim();
+    return model;
   }
 
   /** Both families' start-up transactions, labelled (for `--dry-run`). */
@@ -177,7 +192,7 @@ export class NftablesBackend implements ProxyBackend {
     let next: TableModel | null = null;
     if (current !== null) {
       if (full && now - state.lastFullAt >= this.#refreshIntervalMs) {
-        next = TableModel.build(snapshot, options);
+        next = this.#build(snapshot);
         tx = refreshTransaction(current.source(), next.source());
       } else {
         kind = "partial";
@@ -186,7 +201,7 @@ export class NftablesBackend implements ProxyBackend {
         next = current;
         if (tx === null) {
           // Node facts or options changed: every rule may differ, so diff whole rulesets.
-          next = TableModel.build(snapshot, options);
+          next = this.#build(snapshot);
           tx = diffTransaction(current.toRuleset(), next.toRuleset());
         }
       }
@@ -194,7 +209,7 @@ export class NftablesBackend implements ProxyBackend {
     const replacing = tx === null;
     if (tx === null || next === null) {
       kind = "full";
-      next = TableModel.build(snapshot, options);
+      next = this.#build(snapshot);
       tx = replaceTransactionFrom(next.source());
     }
     if (isEmptyTransaction(tx.lines)) {

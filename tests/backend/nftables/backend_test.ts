@@ -37,7 +37,9 @@ function harness() {
   let now = 0;
   let failNext: string | null = null;
   let otherModeCleanups = 0;
+  const events: string[] = [];
   const runner = new RecordingRunner((call: RecordedCall) => {
+    events.push(`nft ${(call.stdin ?? "").split("\n", 1)[0]}`);
     if (failNext !== null) {
       const stderr = failNext;
       failNext = null;
@@ -58,6 +60,7 @@ function harness() {
         otherModeCleanups++;
         return Promise.resolve();
       },
+      reclaim: () => void events.push("reclaim"),
     },
   );
   return {
@@ -67,6 +70,7 @@ function harness() {
     advance: (ms: number) => void (now += ms),
     fail: (stderr: string) => void (failNext = stderr),
     otherModeCleanups: () => otherModeCleanups,
+    events,
     lastStdin: () => runner.calls.at(-1)?.stdin ?? "",
   };
 }
@@ -110,6 +114,27 @@ Deno.test("NftablesBackend.sync() writes only the changed elements after the fir
       "add element ip kube-proxy service-endpoints-2 { 172.30.0.41 . tcp . 80 . 1 : 10.180.0.9 . 80 }\n",
   );
   assert.equal(outcome.rulesWritten, 2);
+});
+
+Deno.test("NftablesBackend.sync() reclaims garbage after building a whole model, not after a change", async () => {
+  const h = harness();
+  const table = initialTable();
+  await h.backend.sync({ snapshot: table.snapshot(), full: true });
+  // The IPv4 model is built, collected, then written (IPv6 has no address: its leftover table
+  // is only deleted, without a model).
+  assert.deepEqual(h.events.filter((e) => !e.includes(" ip6 ")), [
+    "reclaim",
+    "nft add table ip kube-proxy",
+  ]);
+  h.events.length = 0;
+  table.onEndpointSliceUpdate(
+    slice("svc1", ["10.180.0.1", "10.180.0.2"]),
+    slice("svc1", ["10.180.0.1", "10.180.0.9"]),
+  );
+  await h.backend.sync({ snapshot: table.snapshot(), full: false });
+  assert.deepEqual(h.events, [
+    "nft delete element ip kube-proxy service-endpoints-2 { 172.30.0.41 . tcp . 80 . 1 }",
+  ]);
 });
 
 Deno.test("NftablesBackend.sync() skips nft when nothing changed", async () => {
