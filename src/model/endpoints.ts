@@ -8,6 +8,7 @@
 import type { V1EndpointSlice } from "@kubernetes/client-node";
 import { compact, flat } from "./compact.ts";
 import { canonicalIP, joinHostPort } from "./ip.ts";
+import { sameStrings } from "./node.ts";
 import { hasIgnoredLabel, isPortNumber, parseProtocol } from "./service_port.ts";
 import type { Endpoint, IPFamily, Protocol, ServicePort, TopologyMode } from "./types.ts";
 import type { ServicePortBase } from "./service_port.ts";
@@ -141,12 +142,18 @@ function placementOf(
   // Names are DNS labels and zones label values: neither holds control characters.
   const key = `${nodeName ?? "\u0002"}\u0000${zone ?? "\u0002"}\u0000${zoneHints.join("\u0001")}` +
     `\u0000${nodeHints.join("\u0001")}`;
-  let placement = cache.get(key);
-  if (placement === undefined) {
-    const isLocal = nodeName !== null && ctx.nodeName !== "" && nodeName === ctx.nodeName;
-    placement = Object.freeze({ nodeName, zone, zoneHints, nodeHints, isLocal });
-    cache.set(key, placement);
+  const cached = cache.get(key);
+  // Checked, so that even names with control characters (a hand-written state file) cannot
+  // share a placement that is not theirs.
+  if (
+    cached !== undefined && cached.nodeName === nodeName && cached.zone === zone &&
+    sameStrings(cached.zoneHints, zoneHints) && sameStrings(cached.nodeHints, nodeHints)
+  ) {
+    return cached;
   }
+  const isLocal = nodeName !== null && ctx.nodeName !== "" && nodeName === ctx.nodeName;
+  const placement: Placement = Object.freeze({ nodeName, zone, zoneHints, nodeHints, isLocal });
+  if (cached === undefined) cache.set(key, placement);
   return placement;
 }
 

@@ -117,6 +117,29 @@ Deno.test("parseEndpointSlice() gives every Endpoint field, IPv6 included", () =
   assert.ok(Object.isFrozen(hinted), "endpoints are immutable");
 });
 
+Deno.test("parseEndpointSlice() never mixes up two endpoints' nodes, whatever their names", () => {
+  // Shared placement records are looked up by a text key; a name holding the key's separator
+  // characters (only possible in a hand-written file) must still get its own.
+  const parsed = parse(makeSlice("ns1", "svc1", 1, (es) => {
+    es.ports = [slicePort("p80", 80)];
+    es.endpoints = [
+      makeEndpoint("10.180.0.1", { nodeName: "\u0002" }),
+      { addresses: ["10.180.0.2"] },
+      makeEndpoint("10.180.0.3", { nodeName: TEST_NODE_NAME }),
+      makeEndpoint("10.180.0.4", { nodeName: TEST_NODE_NAME }),
+    ];
+  }));
+  assert.deepEqual(
+    (parsed.byPort.get("p80/TCP") ?? []).map((e) => [e.ipPort, e.nodeName, e.isLocal]),
+    [
+      ["10.180.0.1:80", "\u0002", false],
+      ["10.180.0.2:80", null, false],
+      ["10.180.0.3:80", TEST_NODE_NAME, true],
+      ["10.180.0.4:80", TEST_NODE_NAME, true],
+    ],
+  );
+});
+
 Deno.test("parseEndpointSlice() ignores slices kube-proxy does not watch", () => {
   const cases: { name: string; slice: V1EndpointSlice; warns: boolean }[] = [
     {

@@ -10,7 +10,6 @@
 import type { RenderOptions } from "../backend.ts";
 import {
   cidrContains,
-  compact,
   type Endpoint,
   flat,
   type IPFamily,
@@ -582,14 +581,8 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   for (const ep of sp.allReachableEndpoints) {
     if (ep.isLocal) add(NAMES.hairpin, flat(ep.ip, " . ", ep.ip));
   }
-  return {
-    // Kept by the committed model for every service port.
-    sets: compact(sets),
-    keys: compact(keys),
-    rests: compact(rests),
-    lists: compact(lists),
-    chains: compact(chains),
-  };
+  // Not kept (the model keeps the keys, texts, lists and chains it claims, not these arrays).
+  return { sets, keys, rests, lists, chains };
 }
 
 /**
