@@ -456,6 +456,31 @@ function lazyChain(name: string, rules: () => readonly string[]): NftChain {
   };
 }
 
+/**
+ * The per-service chains of a port with ClientIP affinity, as recipes. Made here, not inside
+ * {@linkcode contribute}: a closure keeps its whole creating scope alive, and the model keeps
+ * these chains for as long as the port exists (contribute's scope holds its element arrays).
+ */
+function affinityChains(
+  ctx: Context,
+  sp: ServicePort,
+  names: ReturnType<typeof affinityChainNames>,
+  cluster: readonly Endpoint[],
+  local: readonly Endpoint[],
+  usesExternal: boolean,
+): NftChain[] {
+  const chains: NftChain[] = [];
+  if (cluster.length > 0) {
+    chains.push(lazyChain(names.cluster, () => affinityRules(ctx, sp, cluster)));
+  }
+  if (local.length > 0) chains.push(lazyChain(names.local, () => affinityRules(ctx, sp, local)));
+  if (usesExternal) {
+    const toLocal = local.length > 0 && sp.hasExternalEndpoints;
+    chains.push(lazyChain(names.external, () => externalAffinityRules(ctx, sp, names, toLocal)));
+  }
+  return chains;
+}
+
 /** `ip:port` or `[ip]:port` for a DNAT statement. */
 function dnatTarget(ep: Endpoint): string {
   return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
@@ -511,17 +536,8 @@ export function contribute(ctx: Context, sp: ServicePort): Contribution {
   let nodePortRest: () => string;
   if (sp.sessionAffinity !== null) {
     const names = affinityChainNames(sp);
-    if (cluster.length > 0) {
-      chains.push(lazyChain(names.cluster, () => affinityRules(ctx, sp, cluster)));
-    }
-    if (local.length > 0) {
-      chains.push(lazyChain(names.local, () => affinityRules(ctx, sp, local)));
-    }
-    if (usesExternal) {
-      const toLocal = local.length > 0 && sp.hasExternalEndpoints;
-      chains.push(
-        lazyChain(names.external, () => externalAffinityRules(ctx, sp, names, toLocal)),
-      );
+    for (const chain of affinityChains(ctx, sp, names, cluster, local, usesExternal)) {
+      chains.push(chain);
     }
     const internalChain = sp.internalPolicyLocal ? names.local : names.cluster;
     const toInternal = flat(" : goto ", internalChain);
