@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ignoreKernelTests, withNamespace } from "../fixtures/netns.ts";
 import { LineChild } from "./child.ts";
-import { clusterObjects } from "./cluster.ts";
+import { clusterObjects, type E2eService, serviceObject } from "./cluster.ts";
 import { cacheProgram } from "./daemon_proxy.ts";
 import { FakeApi } from "./fake_api.ts";
 import { scratchDirPrefix } from "./leak_guard.ts";
@@ -18,12 +18,14 @@ import { eventually } from "./wait.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FIRST_SYNC_TIMEOUT_MS = 60_000;
 
-function startProxy(namespace: string, config: string): LineChild {
+/** @param env `NAME=value` words the program runs with (through `env`, which keeps the pid). */
+function startProxy(namespace: string, config: string, env: readonly string[] = []): LineChild {
   return LineChild.start({
     namespace,
     label: "kube-proxy (signals)",
     cwd: ROOT,
     command: [
+      ...(env.length === 0 ? [] : ["env", ...env]),
       Deno.execPath(),
       "run",
       "-A",
@@ -58,6 +60,62 @@ async function exitWithin(child: LineChild, ms: number): Promise<number | "still
     return await Promise.race([child.exited, timeout]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** A Service added to make the program sync while iptables-restore is held. */
+const HELD_SERVICE: E2eService = {
+  name: "held",
+  clusterIP: "198.19.0.99",
+  port: 80,
+  endpoints: [],
+};
+
+/**
+ * A directory with a `tool` wrapper that, once `<marks>/hold` exists, waits 3 s (the pid of its
+ * `sleep` in `<marks>/started`) before running the real tool, found on PATH; killed while it
+ * waits, it exits 1 without running the tool.
+ */
+async function holdingTool(marks: string, tool: string): Promise<string> {
+  let real = "";
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir !== "" && real === "" && await exists(join(dir, tool))) real = join(dir, tool);
+  }
+  assert.ok(real !== "", `${tool} not found on PATH`);
+  const wrapped = join(marks, "bin");
+  await Deno.mkdir(wrapped);
+  const script = join(wrapped, tool);
+  await Deno.writeTextFile(
+    script,
+    [
+      "#!/bin/sh",
+      `if [ -e '${marks}/hold' ]; then sleep 3 & echo $! > '${marks}/started'; wait $! || exit 1; fi`,
+      `exec '${real}' "$@"`,
+      "",
+    ].join("\n"),
+  );
+  await Deno.chmod(script, 0o755);
+  return wrapped;
+}
+
+/** Ends a wrapper still waiting (the program exited without waiting for it). */
+async function killHeldTool(marks: string): Promise<void> {
+  const pid = Number((await Deno.readTextFile(join(marks, "started")).catch(() => "")).trim());
+  if (pid > 0) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -109,18 +167,35 @@ Deno.test({
         );
 
         await t.step("a second signal during shutdown exits at once (128 + signal)", async () => {
-          const child = startProxy(ns.name, config);
+          // The shutdown waits for an apply in flight; an iptables-restore that holds on (once
+          // `hold` exists) keeps the process inside its shutdown until the second signal comes.
+          // Without that, a shutdown takes a few ms and could end before the second signal.
+          const marks = await Deno.makeTempDir({ dir, prefix: "marks-" });
+          const wrapped = await holdingTool(marks, "iptables-restore");
+          const child = startProxy(ns.name, config, [
+            `PATH=${wrapped}:${Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`,
+          ]);
           try {
             await firstSync(child);
-            // Both are pending together; the kernel delivers SIGINT (2) before SIGTERM (15), so the
-            // second one handled is SIGTERM: 143. Either way the process must not linger.
+            await Deno.writeTextFile(join(marks, "hold"), "");
+            await api.apply("services", serviceObject(HELD_SERVICE));
+            await eventually("an iptables-restore in flight", 10_000, async () => ({
+              done: await exists(join(marks, "started")),
+              seen: child.recentOutput(),
+            }));
             Deno.kill(child.pid, "SIGTERM");
+            await eventually("the shutdown to begin", 5_000, () =>
+              Promise.resolve({
+                done: /Received signal, shutting down/.test(child.allOutput()),
+                seen: child.recentOutput(),
+              }));
             Deno.kill(child.pid, "SIGINT");
             const code = await exitWithin(child, 2_000);
-            assert.ok(code === 130 || code === 143, `exit ${code}\n${child.recentOutput()}`);
+            assert.equal(code, 130, child.recentOutput());
             assert.match(child.allOutput(), /Second signal received, exiting at once/);
           } finally {
             await child.stop("SIGKILL", 2_000);
+            await killHeldTool(marks);
           }
         });
 
