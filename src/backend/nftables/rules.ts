@@ -481,11 +481,6 @@ function affinityChains(
   return chains;
 }
 
-/** `ip:port` or `[ip]:port` for a DNAT statement. */
-function dnatTarget(ep: Endpoint): string {
-  return ep.ip.includes(":") ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
-}
-
 /** The text after a verdict-map key for the fixed targets, shared by every element. */
 const REST_PICK_SERVICE = flat(" : goto ", pickChainName("service"));
 const REST_EXTERNAL = flat(" : goto ", NAMES.external);
@@ -634,7 +629,7 @@ function affinityRules(ctx: Context, sp: ServicePort, endpoints: readonly Endpoi
     `${ipX} saddr . numgen random mod 1 offset ${affinityKey(sp, ep)}`;
   const stick = (ep: Endpoint) =>
     `update @${NAMES.affinity} { ${keyOf(ep)} timeout ${timeout}s } ` +
-    `meta l4proto ${proto} dnat ${ipX} to ${dnatTarget(ep)}`;
+    `meta l4proto ${proto} dnat ${ipX} to ${ep.ipPort}`;
   const rules = endpoints.map((ep) => `${keyOf(ep)} @${NAMES.affinity} ${stick(ep)}`);
   const n = endpoints.length;
   endpoints.forEach((ep, i) => {

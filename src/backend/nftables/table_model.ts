@@ -466,7 +466,8 @@ export class TableModel {
 
 /** Two endpoints that give the same pick-map element. */
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a === b || (a.ip === b.ip && a.port === b.port);
+  // `ipPort` is the address and port together (`ip` is cut from it on each read).
+  return a === b || a.ipPort === b.ipPort;
 }
 
 /** Statement helpers only need a set's name and kind. */
