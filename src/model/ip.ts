@@ -6,6 +6,7 @@
  * @module
  */
 
+import { flat } from "./compact.ts";
 import type { IPFamily } from "./types.ts";
 
 /** A parsed IP address in canonical text form. */
@@ -270,8 +271,8 @@ export function ipFamilyOf(s: string): IPFamily | null {
 
 /** Upstream `net.JoinHostPort` for an endpoint: `ip:port`, or `[ip]:port` for IPv6. */
 export function joinHostPort(ip: string, port: number): string {
-  // join() makes one flat string; `+` would make a rope holding on to `ip` (kept per endpoint).
-  return ip.includes(":") ? ["[", ip, "]:", port].join("") : [ip, port].join(":");
+  // Kept per endpoint: a flat string, not a rope holding on to `ip`.
+  return ip.includes(":") ? flat("[", ip, "]:", port) : flat(ip, ":", port);
 }
 
 /** True when `cidr` (any sloppy form) contains the address `ip`; false if either is invalid. */
