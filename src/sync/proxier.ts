@@ -31,7 +31,7 @@ import type { IPFamily, ProxySnapshot, TableSnapshot } from "../model/mod.ts";
 import type { ProxyHealth } from "../server/healthz.ts";
 import type { KubeProxyMetrics } from "../server/metrics.ts";
 import { healthChecksFromSnapshot, type ServiceHealthServer } from "../server/service_health.ts";
-import { LARGE_CHANGE_SERVICES, reclaimGarbage } from "../reclaim.ts";
+import { heapReclaimer, LARGE_CHANGE_SERVICES } from "../reclaim.ts";
 
 /** The part of `EndpointTable` the proxier reads. */
 export interface SnapshotSource {
@@ -74,9 +74,14 @@ export interface ProxierOptions {
   readonly serviceHealth?: ServiceHealthServer;
   /**
    * Called after a snapshot in which many Services changed, before the backend renders it.
-   * Default: {@linkcode reclaimGarbage}.
+   * Default: {@linkcode heapReclaimer}'s `collect`.
    */
   readonly reclaim?: () => void;
+  /**
+   * Called before each snapshot and after each sync that applied rules (once it is logged).
+   * Default: {@linkcode heapReclaimer}'s `trim` (a collection once the heap has grown enough).
+   */
+  readonly trim?: () => void;
 }
 
 /** A sync failed; the previous rules stay in force and the next sync is full. */
@@ -162,9 +167,15 @@ export class Proxier {
   async sync(): Promise<void> {
     const o = this.#o;
     const start = o.now();
+    // Garbage of the events since the last sync (a whole LIST before the first one) goes
+    // before the snapshot allocates on top of it.
+    this.#trim();
     const snapshot = o.table.snapshot();
     this.#lastSnapshot = snapshot;
-    if (snapshot.changedServices.length >= LARGE_CHANGE_SERVICES) (o.reclaim ?? reclaimGarbage)();
+    if (snapshot.changedServices.length >= LARGE_CHANGE_SERVICES) {
+      if (o.reclaim === undefined) heapReclaimer.collect();
+      else o.reclaim();
+    }
     if (!this.#kindsReported && snapshot.changedServices.length > 0) {
       // The source does not say what changed: count changed Services instead of events.
       o.metrics.serviceChangesTotal.inc({}, snapshot.changedServices.length);
@@ -242,6 +253,12 @@ export class Proxier {
       endpoints: snapshot.v4.reachableEndpointCount + snapshot.v6.reachableEndpointCount,
       revision: snapshot.revision,
     }, 2);
+    this.#trim();
+  }
+
+  #trim(): void {
+    if (this.#o.trim === undefined) heapReclaimer.trim();
+    else this.#o.trim();
   }
 
   #markSynced(at: number): void {

@@ -17,17 +17,21 @@ function setup(initial: ClusterState | null = state(1)) {
   const files = new MemoryFiles();
   const log = new MemoryLogger();
   let current: ClusterState | null = initial;
+  /** Files renamed into place when each trim was offered. */
+  const trims: number[] = [];
   const saver = new StateSaver(PATH, 5_000, {
     fs: files,
     clock,
     log,
     snapshot: () => current,
+    trim: () => void trims.push(files.renames),
   });
   return {
     clock,
     files,
     log,
     saver,
+    trims,
     set: (s: ClusterState | null) => {
       current = s;
     },
@@ -81,6 +85,7 @@ Deno.test("StateSaver writes the first change one interval later (not during the
   assert.equal(savedServices(t.files), 3);
   await t.saver.stop();
   assert.equal(t.files.renames, 2);
+  assert.deepEqual(t.trims, [1, 2], "a trim is offered after each write, once it is in place");
 });
 
 Deno.test("StateSaver.stop() writes a pending change without waiting for the interval", async () => {
@@ -130,6 +135,7 @@ Deno.test("StateSaver reports a full disk once, keeps the old file and retries w
   await t.saver.stop();
   assert.equal(savedServices(t.files), 2);
   assert.ok(t.log.lines.includes(`I State file saved again path=${PATH}`));
+  assert.deepEqual(t.trims, [1, 2], "failed writes offer no trim");
 });
 
 Deno.test("StateSaver spaces writes of a large file by its size (64 KiB/s), not every interval", async () => {

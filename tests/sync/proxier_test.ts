@@ -74,6 +74,7 @@ function setup(
     synced?: boolean;
     verbosity?: number;
     reclaim?: () => void;
+    trim?: () => void;
   } = {},
 ) {
   let now = T0;
@@ -103,6 +104,7 @@ function setup(
     families: ["IPv4", "IPv6"],
     conntrack: new ConntrackCleaner(runner, log),
     ...(opts.reclaim === undefined ? {} : { reclaim: opts.reclaim }),
+    ...(opts.trim === undefined ? {} : { trim: opts.trim }),
   });
   return {
     table,
@@ -139,6 +141,7 @@ Deno.test("Proxier.sync() reclaims garbage after a snapshot of 1000+ changed Ser
   const events: string[] = [];
   const { proxier, backend, table, advance } = setup({
     reclaim: () => void events.push("reclaim"),
+    trim: () => {},
   });
   const sync = backend.sync.bind(backend);
   backend.sync = (request) => {
@@ -151,6 +154,29 @@ Deno.test("Proxier.sync() reclaims garbage after a snapshot of 1000+ changed Ser
   table.onServiceAdd(numberedService(1001));
   await proxier.sync();
   assert.deepEqual(events, ["reclaim", "sync 1000", "sync 1"]);
+});
+
+Deno.test("Proxier.sync() offers a trim before each snapshot and after each applied sync, once logged", async () => {
+  const events: string[] = [];
+  const { proxier, backend, table, advance, lines } = setup({
+    trim: () => void events.push(`trim (${lines.length} log lines)`),
+  });
+  const sync = backend.sync.bind(backend);
+  backend.sync = (request) => {
+    events.push("sync");
+    return sync(request);
+  };
+  table.onServiceAdd(web().svc);
+  await proxier.sync();
+  const logged = lines.length;
+  advance(1_000);
+  await proxier.sync(); // nothing changed: no backend call, no trim after it
+  assert.deepEqual(events, [
+    "trim (0 log lines)",
+    "sync",
+    `trim (${logged} log lines)`,
+    `trim (${logged} log lines)`,
+  ]);
 });
 
 Deno.test("Proxier.sync() skips the kernel when the revision is unchanged and no full sync is due", async () => {

@@ -34,7 +34,7 @@ import {
   replaceTransactionFrom,
 } from "./render.ts";
 import { TableModel } from "./table_model.ts";
-import { reclaimGarbage } from "../../reclaim.ts";
+import { heapReclaimer } from "../../reclaim.ts";
 
 /** Optional knobs of {@linkcode NftablesBackend}, mostly for tests. */
 export interface NftablesBackendOptions {
@@ -54,7 +54,7 @@ export interface NftablesBackendOptions {
   readonly cleanupOtherModes?: (() => Promise<void>) | null;
   /**
    * Called after a whole model is built, before its transaction is written. Default:
-   * {@linkcode reclaimGarbage}.
+   * {@linkcode heapReclaimer}'s `collect`.
    */
   readonly reclaim?: () => void;
 }
@@ -123,7 +123,7 @@ export class NftablesBackend implements ProxyBackend {
     this.#cleanupOtherModes = options.cleanupOtherModes === undefined
       ? () => cleanupIptables(deps.runner, deps.log, deps.applyTimeoutMs)
       : options.cleanupOtherModes;
-    this.#reclaim = options.reclaim ?? reclaimGarbage;
+    this.#reclaim = options.reclaim ?? (() => void heapReclaimer.collect());
   }
 
   /** A whole model of `snapshot`, with the garbage of building it returned at once. */
