@@ -8,10 +8,10 @@
 import { sameStrings } from "./node.ts";
 import type { Endpoint, ServicePort } from "./types.ts";
 
-/** Every field of two endpoints is equal (`ip` is part of `ipPort`, so not compared apart). */
+/** Every field of two endpoints is equal (`ip` and `port` make `ipPort`, so are not compared apart). */
 export function endpointEqual(a: Endpoint, b: Endpoint): boolean {
   return a === b || (
-    a.ipPort === b.ipPort && a.port === b.port && a.isLocal === b.isLocal &&
+    a.ipPort === b.ipPort && a.isLocal === b.isLocal &&
     a.ready === b.ready && a.serving === b.serving && a.terminating === b.terminating &&
     a.nodeName === b.nodeName && a.zone === b.zone && sameStrings(a.zoneHints, b.zoneHints) &&
     sameStrings(a.nodeHints, b.nodeHints)

@@ -58,37 +58,41 @@ export interface ParsedSlice {
 const EMPTY: readonly string[] = Object.freeze([]);
 const NO_ENDPOINTS: readonly Endpoint[] = Object.freeze([]);
 
-/** Where an endpoint runs and what its hints say: one shared object per distinct combination. */
-interface Placement {
+/**
+ * Where an endpoint runs, what its hints say and its three conditions: one shared object per
+ * distinct combination (a few hundred in a large cluster, however many endpoints).
+ */
+interface Facts {
   readonly nodeName: string | null;
   readonly zone: string | null;
   readonly zoneHints: readonly string[];
   readonly nodeHints: readonly string[];
   readonly isLocal: boolean;
+  /** READY | SERVING | TERMINATING bits. */
+  readonly conditions: number;
 }
+
+/** The facts of one placement, one per combination of conditions (made when first needed). */
+type Placement = (Facts | undefined)[];
 
 const READY = 1;
 const SERVING = 2;
 const TERMINATING = 4;
 
 /**
- * The endpoint record the table keeps: `ip:port`, the port, the three conditions as bits and a
- * shared {@linkcode Placement}; the other fields of {@linkcode Endpoint} are getters. A large
- * cluster holds one per endpoint and port (93k at 10k × 10): 56 bytes and one string each,
- * against 112 bytes and two strings for a plain object with eleven fields. `ip` is cut from
- * `ipPort` when read (renders read it once per endpoint rule).
+ * The endpoint record the table keeps: `ip:port` and its shared {@linkcode Facts}; every other
+ * field of {@linkcode Endpoint} is a getter. A large cluster holds one per endpoint and port (93k
+ * at 10k × 10): 40 bytes and one string each, against 112 bytes and two strings for a plain object
+ * with eleven fields. `ip` and `port` are cut from `ipPort` when read (renders read them once per
+ * endpoint rule at most).
  */
 class SliceEndpoint implements Endpoint {
   readonly ipPort: string;
-  readonly port: number;
-  readonly #conditions: number;
-  readonly #placement: Placement;
+  readonly #facts: Facts;
 
-  constructor(ipPort: string, port: number, conditions: number, placement: Placement) {
+  constructor(ipPort: string, facts: Facts) {
     this.ipPort = ipPort;
-    this.port = port;
-    this.#conditions = conditions;
-    this.#placement = placement;
+    this.#facts = facts;
     Object.freeze(this);
   }
 
@@ -97,29 +101,33 @@ class SliceEndpoint implements Endpoint {
     // `[ip]:port` for IPv6, `ip:port` otherwise.
     return s.charCodeAt(0) === 91 ? s.slice(1, s.lastIndexOf("]")) : s.slice(0, s.lastIndexOf(":"));
   }
+  get port(): number {
+    const s = this.ipPort;
+    return Number(s.slice(s.lastIndexOf(":") + 1));
+  }
   get ready(): boolean {
-    return (this.#conditions & READY) !== 0;
+    return (this.#facts.conditions & READY) !== 0;
   }
   get serving(): boolean {
-    return (this.#conditions & SERVING) !== 0;
+    return (this.#facts.conditions & SERVING) !== 0;
   }
   get terminating(): boolean {
-    return (this.#conditions & TERMINATING) !== 0;
+    return (this.#facts.conditions & TERMINATING) !== 0;
   }
   get isLocal(): boolean {
-    return this.#placement.isLocal;
+    return this.#facts.isLocal;
   }
   get nodeName(): string | null {
-    return this.#placement.nodeName;
+    return this.#facts.nodeName;
   }
   get zone(): string | null {
-    return this.#placement.zone;
+    return this.#facts.zone;
   }
   get zoneHints(): readonly string[] {
-    return this.#placement.zoneHints;
+    return this.#facts.zoneHints;
   }
   get nodeHints(): readonly string[] {
-    return this.#placement.nodeHints;
+    return this.#facts.nodeHints;
   }
 }
 
@@ -143,18 +151,36 @@ function placementOf(
   const key = `${nodeName ?? "\u0002"}\u0000${zone ?? "\u0002"}\u0000${zoneHints.join("\u0001")}` +
     `\u0000${nodeHints.join("\u0001")}`;
   const cached = cache.get(key);
+  const sample = cached?.find((f) => f !== undefined);
   // Checked, so that even names with control characters (a hand-written state file) cannot
   // share a placement that is not theirs.
   if (
-    cached !== undefined && cached.nodeName === nodeName && cached.zone === zone &&
-    sameStrings(cached.zoneHints, zoneHints) && sameStrings(cached.nodeHints, nodeHints)
+    cached !== undefined && sample !== undefined && sample.nodeName === nodeName &&
+    sample.zone === zone && sameStrings(sample.zoneHints, zoneHints) &&
+    sameStrings(sample.nodeHints, nodeHints)
   ) {
     return cached;
   }
-  const isLocal = nodeName !== null && ctx.nodeName !== "" && nodeName === ctx.nodeName;
-  const placement: Placement = Object.freeze({ nodeName, zone, zoneHints, nodeHints, isLocal });
+  // Filled by factsOf(), one entry per combination of the three condition bits.
+  const placement: Placement = new Array<Facts | undefined>(8).fill(undefined);
   if (cached === undefined) cache.set(key, placement);
   return placement;
+}
+
+/** The shared facts of `placement` with these conditions. */
+function factsOf(
+  ctx: EndpointContext,
+  placement: Placement,
+  fields: Omit<Facts, "isLocal" | "conditions">,
+  conditions: number,
+): Facts {
+  const known = placement[conditions];
+  if (known !== undefined) return known;
+  const isLocal = fields.nodeName !== null && ctx.nodeName !== "" &&
+    fields.nodeName === ctx.nodeName;
+  const facts: Facts = Object.freeze({ ...fields, isLocal, conditions });
+  placement[conditions] = facts;
+  return facts;
 }
 
 function hintNames(list: readonly { name: string }[] | undefined): readonly string[] {
@@ -231,15 +257,21 @@ export function parseEndpointSlice(
     }
     const zoneHints = hintNames(ep.hints?.forZones);
     const nodeHints = ctx.preferSameNode ? hintNames(ep.hints?.forNodes) : EMPTY;
-    const placement = placementOf(ctx, ep.nodeName ?? null, ep.zone ?? null, zoneHints, nodeHints);
+    const nodeName = ep.nodeName ?? null;
+    const zone = ep.zone ?? null;
     const ready = ep.conditions?.ready ?? true;
     const conditions = (ready ? READY : 0) | ((ep.conditions?.serving ?? true) ? SERVING : 0) |
       ((ep.conditions?.terminating ?? false) ? TERMINATING : 0);
+    const facts = factsOf(
+      ctx,
+      placementOf(ctx, nodeName, zone, zoneHints, nodeHints),
+      { nodeName, zone, zoneHints, nodeHints },
+      conditions,
+    );
     if (zoneHints.length > 0) hasZoneHints = true;
-    if (placement.isLocal && ready) localReady.add(ip);
+    if (facts.isLocal && ready) localReady.add(ip);
     for (let i = 0; i < ports.length; i++) {
-      const port = ports[i]?.port ?? 0;
-      lists[i]?.push(new SliceEndpoint(joinHostPort(ip, port), port, conditions, placement));
+      lists[i]?.push(new SliceEndpoint(joinHostPort(ip, ports[i]?.port ?? 0), facts));
     }
   }
 

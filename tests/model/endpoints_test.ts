@@ -117,6 +117,33 @@ Deno.test("parseEndpointSlice() gives every Endpoint field, IPv6 included", () =
   assert.ok(Object.isFrozen(hinted), "endpoints are immutable");
 });
 
+Deno.test("parseEndpointSlice() keeps each endpoint's conditions when they share a node", () => {
+  const parsed = parse(makeSlice("ns1", "svc1", 1, (es) => {
+    es.ports = [slicePort("p80", 80)];
+    es.endpoints = [
+      makeEndpoint("10.180.0.1", { nodeName: TEST_NODE_NAME }),
+      makeEndpoint("10.180.0.2", { nodeName: TEST_NODE_NAME, ready: false, terminating: true }),
+      makeEndpoint("10.180.0.3", { nodeName: TEST_NODE_NAME, ready: false, serving: false }),
+      makeEndpoint("10.180.0.4", { nodeName: TEST_NODE_NAME }),
+    ];
+  }));
+  assert.deepEqual(
+    (parsed.byPort.get("p80/TCP") ?? []).map((e) => [
+      e.ipPort,
+      e.ready,
+      e.serving,
+      e.terminating,
+      e.isLocal,
+    ]),
+    [
+      ["10.180.0.1:80", true, true, false, true],
+      ["10.180.0.2:80", false, true, true, true],
+      ["10.180.0.3:80", false, false, false, true],
+      ["10.180.0.4:80", true, true, false, true],
+    ],
+  );
+});
+
 Deno.test("parseEndpointSlice() never mixes up two endpoints' nodes, whatever their names", () => {
   // Shared placement records are looked up by a text key; a name holding the key's separator
   // characters (only possible in a hand-written file) must still get its own.
