@@ -14,7 +14,8 @@
  *   nftables load), `--iptables-legacy`;
  * - daemon section (scripts/bench/daemon_rss.ts): the real program's cold start, change latency
  *   and peak RSS, with the same `--sizes` (default 1k,10k), `--modes` (default both; nftables
- *   only above 5k Services), `--budget` (default 300 s per run) and `--changes`;
+ *   only above 5k Services), `--budget` (default 300 s per run) and `--changes`; each run once
+ *   from source and once bundled into one JavaScript file (closer to the compiled binary);
  * - `--json=PATH`: where to write every number (default dist/bench.json).
  *
  * To add a section, write `function benchX(args): Promise<SectionOutput>` and register it in

@@ -51,11 +51,24 @@ export const IPTABLES_DEFAULT_MAX_SERVICES = 5000;
 /** The program's `minSyncPeriod` (config default, which the bench keeps). */
 export const MIN_SYNC_PERIOD_MS = 1000;
 
+/**
+ * How the program is run: `source` is `deno run main.ts` (TypeScript, its module graph and npm
+ * resolution at start-up); `bundle` is the same code as one JavaScript file made by `deno bundle`
+ * and run with `deno run --no-config`, which is closer to the compiled binary (pre-transpiled
+ * modules embedded in `denort`), which cannot be built on a machine without `denort`.
+ */
+export type DaemonProgram = "source" | "bundle";
+
+/** Both ways, source first. */
+export const DEFAULT_PROGRAMS: readonly DaemonProgram[] = Object.freeze(["source", "bundle"]);
+
 /** What the command line asks for. */
 export interface DaemonArgs {
   readonly sizes: readonly ClusterSize[];
   /** Null: the default modes per size ({@linkcode defaultModes}). */
   readonly modes: readonly BenchMode[] | null;
+  /** How to run the program, each (size, mode) once per entry. */
+  readonly programs: readonly DaemonProgram[];
   readonly changes: number;
   /** Null: {@linkcode DEFAULT_BUDGET_S} for every size. */
   readonly budgets: Budgets | null;
@@ -63,13 +76,25 @@ export interface DaemonArgs {
   readonly json: string | null;
 }
 
-const USAGE = "use --sizes=1k,10k, --modes=nftables,iptables, --changes=N, " +
-  "--budget=SECONDS or --budget=10k:600, --json=PATH";
+const USAGE = "use --sizes=1k,10k, --modes=nftables,iptables, --programs=source,bundle, " +
+  "--changes=N, --budget=SECONDS or --budget=10k:600, --json=PATH";
+
+function parsePrograms(value: string): DaemonProgram[] {
+  const out: DaemonProgram[] = [];
+  for (const word of value.split(",").filter((w) => w !== "")) {
+    if (word !== "source" && word !== "bundle") {
+      throw new Error(`--programs: unknown program ${JSON.stringify(word)}: ${USAGE}`);
+    }
+    if (!out.includes(word)) out.push(word);
+  }
+  return out;
+}
 
 /** Parses the standalone command line; throws with the usage on anything unknown. */
 export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
   let sizes: readonly ClusterSize[] = DEFAULT_SIZES;
   let modes: readonly BenchMode[] | null = null;
+  let programs: readonly DaemonProgram[] = DEFAULT_PROGRAMS;
   let changes = DEFAULT_CHANGES;
   let budgets: Budgets | null = null;
   let json: string | null = null;
@@ -79,6 +104,7 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
     const value = eq < 0 ? "" : arg.slice(eq + 1);
     if (flag === "--sizes") sizes = parseSizes(value);
     else if (flag === "--modes") modes = parseModes(value);
+    else if (flag === "--programs") programs = parsePrograms(value);
     else if (flag === "--changes") changes = Number(value);
     else if (flag === "--budget") budgets = parseBudgets(value);
     else if (flag === "--json" && value !== "") json = value;
@@ -86,10 +112,11 @@ export function parseDaemonArgs(argv: readonly string[]): DaemonArgs {
   }
   if (sizes.length === 0) throw new Error(`--sizes names no size: ${USAGE}`);
   if (modes !== null && modes.length === 0) throw new Error(`--modes names no mode: ${USAGE}`);
+  if (programs.length === 0) throw new Error(`--programs names no program: ${USAGE}`);
   if (!Number.isInteger(changes) || changes < 1) {
     throw new Error(`--changes must be a positive integer: got ${JSON.stringify(changes)}`);
   }
-  return { sizes, modes, changes, budgets, json };
+  return { sizes, modes, programs, changes, budgets, json };
 }
 
 /** The modes run for `size` when `--modes` is not given. */
@@ -101,18 +128,23 @@ export function defaultModes(size: ClusterSize): BenchMode[] {
 export interface PlannedRun {
   readonly size: ClusterSize;
   readonly mode: BenchMode;
+  readonly program: DaemonProgram;
 }
 
-/** Every (size, mode) to run, in order, and a note for each default that left a mode out. */
+/**
+ * Every (size, mode, program) to run, in order, and a note for each default that left a mode
+ * out.
+ */
 export function planRuns(
   sizes: readonly ClusterSize[],
   modes: readonly BenchMode[] | null,
+  programs: readonly DaemonProgram[] = ["source"],
 ): { runs: PlannedRun[]; notes: string[] } {
   const runs: PlannedRun[] = [];
   const notes: string[] = [];
   for (const size of sizes) {
     const chosen = modes ?? defaultModes(size);
-    for (const mode of chosen) runs.push({ size, mode });
+    for (const mode of chosen) for (const program of programs) runs.push({ size, mode, program });
     if (modes === null && !chosen.includes("iptables")) {
       notes.push(
         `iptables at ${size.services} × ${size.endpoints} not run by default: iptables-restore ` +
@@ -307,6 +339,7 @@ export interface DaemonRunResult {
   readonly services: number;
   readonly endpointsPerService: number;
   readonly mode: BenchMode;
+  readonly program: DaemonProgram;
   readonly status: DaemonRunStatus;
   readonly budgetS: number;
   /** Seconds the run took, up to where it stopped (loading the fake API included). */
@@ -360,11 +393,13 @@ export function emptyDaemonResult(
   size: ClusterSize,
   mode: BenchMode,
   budgetS: number,
+  program: DaemonProgram = "source",
 ): DaemonRunResult {
   return {
     services: size.services,
     endpointsPerService: size.endpoints,
     mode,
+    program,
     status: "failed",
     budgetS,
     elapsedS: 0,
@@ -405,24 +440,36 @@ function rssVerdict(peakMiB: number | null, complete: boolean): boolean | null {
   return complete ? true : null;
 }
 
-/** Judges "our peak RSS ≤ 100 MB at 10k × 10" for each mode that ran at that size. */
+/** `nftables`, or `nftables, bundled` for a run of the bundle. */
+export function runLabel(r: Pick<DaemonRunResult, "mode" | "program">): string {
+  return r.program === "bundle" ? `${r.mode}, bundled` : r.mode;
+}
+
+/** Judges "our peak RSS ≤ 100 MB at 10k × 10" for each mode and program run at that size. */
 export function judgeDaemonGoals(results: readonly DaemonRunResult[]): DaemonGoal[] {
   const goals: DaemonGoal[] = [];
   for (const mode of ["nftables", "iptables"] as const) {
-    const r = results.find((x) =>
-      x.mode === mode && x.services === 10000 && x.endpointsPerService === 10
-    );
-    if (r === undefined) continue;
-    const peak = r.end?.hwmMiB ?? null;
-    const complete = r.status === "ok";
-    goals.push({
-      goal: `${mode}: the program's peak RSS ≤ 100 MB (${RSS_GOAL_MIB.toFixed(1)} MiB) at ` +
-        "10k × 10",
-      value: peak === null ? "–" : `${fmtMiB(peak)}${complete ? "" : ` (${r.status})`}`,
-      met: rssVerdict(peak, complete),
-    });
+    for (const program of DEFAULT_PROGRAMS) {
+      const r = results.find((x) =>
+        x.mode === mode && x.program === program && x.services === 10000 &&
+        x.endpointsPerService === 10
+      );
+      if (r === undefined) continue;
+      goals.push(rssGoal(r));
+    }
   }
   return goals;
+}
+
+function rssGoal(r: DaemonRunResult): DaemonGoal {
+  const peak = r.end?.hwmMiB ?? null;
+  const complete = r.status === "ok";
+  return {
+    goal: `${runLabel(r)}: the program's peak RSS ≤ 100 MB (${RSS_GOAL_MIB.toFixed(1)} MiB) ` +
+      "at 10k × 10",
+    value: peak === null ? "–" : `${fmtMiB(peak)}${complete ? "" : ` (${r.status})`}`,
+    met: rssVerdict(peak, complete),
+  };
 }
 
 /** Formats milliseconds as seconds with one decimal; "–" when not reached. */
@@ -458,7 +505,7 @@ export function formatDaemonTable(report: DaemonReport): string[] {
     out.push(
       tableRow([
         clusterCell(r),
-        r.mode,
+        runLabel(r),
         statusCell(r),
         c === null
           ? "–"
@@ -479,7 +526,7 @@ export function formatDaemonTable(report: DaemonReport): string[] {
   const problems = report.results.filter((r) => r.error !== null);
   for (const r of problems) {
     out.push(
-      `- ${clusterCell(r)} ${r.mode}: ${r.status}` +
+      `- ${clusterCell(r)} ${runLabel(r)}: ${r.status}` +
         `${r.stoppedIn === null ? "" : ` during ${r.stoppedIn}`} after ${r.elapsedS.toFixed(0)} s` +
         ` (${firstLine(r.error ?? "")})`,
     );
@@ -507,7 +554,11 @@ export function standingNotes(changes: number): string[] {
     `Program: \`${mallocEnvText()} deno run ${V8_FLAGS_OPTION} main.ts\` from source (the ` +
     "compiled binary runs the same code with the same V8 flags; the environment is the one " +
     "deploy/kube-proxy.service and the DaemonSet set), reading the fake API server through a " +
-    "kubeconfig. " +
+    "kubeconfig. Rows marked *bundled* run the same code as one JavaScript file " +
+    "(`deno bundle --platform=deno main.ts`, then `deno run --no-config` of it): no TypeScript, " +
+    "module graph or npm resolution at start-up, which is closer to the compiled binary (its " +
+    "modules are embedded pre-transpiled and run by `denort`, which this machine cannot " +
+    "download, so the binary itself is not measured). " +
     "Times come from its own JSON log lines, relative to the moment the process was started. " +
     "Its memory is sampled from /proc/<pid>/status every 10 ms (50 ms without --allow-all); " +
     "a milestone shows the first sample after its log line.",
@@ -543,7 +594,7 @@ export function formatMemorySteps(results: readonly DaemonRunResult[]): string[]
     out.push(
       tableRow([
         clusterCell(r),
-        r.mode,
+        runLabel(r),
         start === null
           ? "–"
           : `${fmtMiB(start.hwmMiB)} (${fmtMiB(start.anonMiB)} + ${fmtMiB(start.fileMiB)})`,

@@ -73,9 +73,11 @@ import {
 import {
   daemonBudgetS,
   daemonConfigYaml,
+  type DaemonProgram,
   type DaemonReport,
   type DaemonRunResult,
   DEFAULT_CHANGES,
+  DEFAULT_PROGRAMS,
   DEFAULT_SIZES,
   emptyDaemonResult,
   formatDaemonTable,
@@ -474,12 +476,18 @@ export class RunSession {
 export async function measureDaemon(
   size: ClusterSize,
   mode: BenchMode,
-  options: { readonly budgetS: number; readonly changes: number },
+  options: {
+    readonly budgetS: number;
+    readonly changes: number;
+    /** The program as one JavaScript file ({@linkcode bundleProgram}); omit to run the source. */
+    readonly bundle?: string;
+  },
   session: RunSession = new RunSession(),
 ): Promise<DaemonRunResult> {
   const active = session.active;
   const started = performance.now();
-  let result = emptyDaemonResult(size, mode, options.budgetS);
+  const programKind: DaemonProgram = options.bundle === undefined ? "source" : "bundle";
+  let result = emptyDaemonResult(size, mode, options.budgetS, programKind);
   const skipped = await kernelTestSkipReason();
   if (skipped !== null) return { ...result, status: "skipped", error: skipped };
 
@@ -541,8 +549,9 @@ export async function measureDaemon(
         "--cached-only",
         "--no-prompt",
         V8_FLAGS_OPTION,
-        `--config=${DENO_JSON}`,
-        MAIN,
+        ...(options.bundle === undefined
+          ? [`--config=${DENO_JSON}`, MAIN]
+          : ["--no-config", options.bundle]),
         `--config=${config}`,
         `--state-file=${stateFile}`,
       ],
@@ -719,12 +728,45 @@ export async function measureDaemon(
   return result;
 }
 
+/**
+ * Writes the program as one JavaScript file into `dir` (`deno bundle`, its npm dependency
+ * inlined), runs it once and returns its path. Run in the root namespace: esbuild may need the
+ * registry.
+ */
+export async function bundleProgram(dir: string): Promise<string> {
+  const out = join(dir, "kube-proxy.js");
+  const result = await real.run(Deno.execPath(), [
+    "bundle",
+    "--quiet",
+    "--platform=deno",
+    `--config=${DENO_JSON}`,
+    "-o",
+    out,
+    MAIN,
+  ], { timeoutMs: 300_000 });
+  if (result.code !== 0) throw new Error(`deno bundle main.ts failed: ${result.stderr}`);
+  // One run first, so V8's code cache exists as it does for the source runs and for a binary
+  // that has run before (the cache is kept per V8 flags, hence the same ones).
+  const warm = await real.run(Deno.execPath(), [
+    "run",
+    "--no-config",
+    "--cached-only",
+    V8_FLAGS_OPTION,
+    out,
+    "--version",
+  ], { timeoutMs: 60_000 });
+  if (warm.code !== 0) throw new Error(`${out} --version failed: ${warm.stderr}`);
+  return out;
+}
+
 /** Options of {@linkcode runDaemonRss}. */
 export interface DaemonRssOptions {
   /** @default 1k and 10k × 10 */
   readonly sizes?: readonly ClusterSize[];
   /** @default per size: both modes, nftables only above 5k Services */
   readonly modes?: readonly BenchMode[];
+  /** How to run the program; each (size, mode) runs once per entry. @default source, bundle */
+  readonly programs?: readonly DaemonProgram[];
   /** Per-size budgets, seconds. @default 300 s each */
   readonly budgets?: Budgets;
   /** One-endpoint changes per run. @default 25 */
@@ -739,30 +781,41 @@ export interface DaemonRssOptions {
  */
 export async function runDaemonRss(options: DaemonRssOptions = {}): Promise<DaemonReport> {
   const changes = options.changes ?? DEFAULT_CHANGES;
-  const plan = planRuns(options.sizes ?? DEFAULT_SIZES, options.modes ?? null);
+  const plan = planRuns(
+    options.sizes ?? DEFAULT_SIZES,
+    options.modes ?? null,
+    options.programs ?? DEFAULT_PROGRAMS,
+  );
   const session = new RunSession();
   const onInterrupt = () => session.interrupt();
   Deno.addSignalListener("SIGINT", onInterrupt);
   const results: DaemonRunResult[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "dkp-bench-bundle-" });
   try {
-    if ((await kernelTestSkipReason()) === null) await cacheProgram();
-    for (const { size, mode } of plan.runs) {
+    let bundle: string | undefined;
+    if ((await kernelTestSkipReason()) === null) {
+      await cacheProgram();
+      if (plan.runs.some((r) => r.program === "bundle")) bundle = await bundleProgram(dir);
+    }
+    for (const { size, mode, program } of plan.runs) {
       if (session.interrupted) break;
       results.push(
         await measureDaemon(size, mode, {
           budgetS: daemonBudgetS(size, options.budgets ?? null),
           changes,
+          ...(program === "bundle" && bundle !== undefined ? { bundle } : {}),
         }, session),
       );
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onInterrupt);
+    await Deno.remove(dir, { recursive: true });
   }
   if (session.interrupted) Deno.exit(130);
   const report: DaemonReport = {
     program:
       `${mallocEnvText()} deno run -A --cached-only ${V8_FLAGS_OPTION} main.ts --config=FILE ` +
-      "--state-file=FILE",
+      "--state-file=FILE (bundled: `--no-config kube-proxy.js` instead of `main.ts`)",
     results,
     goals: judgeDaemonGoals(results),
     notes: [...plan.notes, ...standingNotes(changes)],
@@ -778,6 +831,7 @@ if (import.meta.main) {
   const report = await runDaemonRss({
     sizes: args.sizes,
     ...(args.modes === null ? {} : { modes: args.modes }),
+    programs: args.programs,
     ...(args.budgets === null ? {} : { budgets: args.budgets }),
     changes: args.changes,
   });

@@ -207,6 +207,7 @@ Deno.test("parseDaemonArgs() defaults to 1k and 10k and names the flags on a typ
   const args = parseDaemonArgs([]);
   assert.deepEqual(args.sizes, [K1, K10]);
   assert.equal(args.modes, null);
+  assert.deepEqual(args.programs, ["source", "bundle"]);
   assert.equal(args.changes, 25);
   assert.equal(args.json, null);
   const asked = parseDaemonArgs([
@@ -215,13 +216,28 @@ Deno.test("parseDaemonArgs() defaults to 1k and 10k and names the flags on a typ
     "--changes=3",
     "--budget=5k:90",
     "--json=/tmp/d.json",
+    "--programs=bundle",
   ]);
+  assert.deepEqual(asked.programs, ["bundle"]);
   assert.deepEqual(asked.sizes, [{ services: 5000, endpoints: 10 }]);
   assert.deepEqual(asked.modes, ["iptables"]);
   assert.equal(asked.changes, 3);
   assert.equal(asked.json, "/tmp/d.json");
   assert.throws(() => parseDaemonArgs(["--size=1k"]), /Unknown argument "--size=1k": use --sizes=/);
   assert.throws(() => parseDaemonArgs(["--changes=0"]), /--changes must be a positive integer/);
+  assert.throws(
+    () => parseDaemonArgs(["--programs=binary"]),
+    /--programs: unknown program "binary": use /,
+  );
+  assert.throws(() => parseDaemonArgs(["--programs="]), /--programs names no program/);
+});
+
+Deno.test("planRuns() runs each (size, mode) once per program, source first", () => {
+  const { runs } = planRuns([K1], ["nftables"], ["source", "bundle"]);
+  assert.deepEqual(runs.map((r) => `${r.size.services} ${r.mode} ${r.program}`), [
+    "1000 nftables source",
+    "1000 nftables bundle",
+  ]);
 });
 
 Deno.test("planRuns() leaves iptables out at 10k by default and says so; --modes is obeyed", () => {
@@ -256,6 +272,14 @@ Deno.test("judgeDaemonGoals() judges the 100 MB goal only on complete 10k × 10 
     // Stopped early yet already above the goal: missed whatever the rest would have cost.
     ["iptables", "150 MiB (over budget)", false],
   ]);
+  const both = judgeDaemonGoals([
+    run(K10, "nftables", 110),
+    { ...run(K10, "nftables", 94), program: "bundle" },
+  ]);
+  assert.deepEqual(both.map((g) => [g.goal.split(":")[0], g.value, g.met]), [
+    ["nftables", "110 MiB", false],
+    ["nftables, bundled", "94 MiB", true],
+  ]);
   const early = judgeDaemonGoals([run(K10, "nftables", 60, "over budget")]);
   assert.equal(early[0]?.met, null);
   assert.equal(judgeDaemonGoals([run(K10, "nftables", 120)])[0]?.met, false);
@@ -277,6 +301,13 @@ Deno.test("formatDaemonTable() shows cold start, memory per milestone and what s
     lines.join("\n"),
   );
   assert.ok(lines.some((l) => l.startsWith("| 10000 × 10 | iptables | over budget (300 s) |")));
+  const bundled = formatDaemonTable({
+    program: "deno run main.ts",
+    results: [{ ...run(K10, "nftables", 90), program: "bundle" }],
+    goals: [],
+    notes: [],
+  });
+  assert.ok(bundled.some((l) => l.startsWith("| 10000 × 10 | nftables, bundled | ok |")));
   assert.ok(lines.includes(
     "- 10000 × 10 iptables: over budget during the first sync after 40 s (The run's time " +
       "budget ran out during the first sync)",
