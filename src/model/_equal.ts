@@ -8,7 +8,10 @@
 import { sameStrings } from "./node.ts";
 import type { Endpoint, ServicePort } from "./types.ts";
 
-/** Every field of two endpoints is equal (`ip` and `port` make `ipPort`, so are not compared apart). */
+/**
+ * Every field of two endpoints is equal (`ipPort` holds `ip` and `port`, so they are not compared
+ * apart).
+ */
 export function endpointEqual(a: Endpoint, b: Endpoint): boolean {
   return a === b || (
     a.ipPort === b.ipPort && a.isLocal === b.isLocal &&

@@ -3,8 +3,8 @@
  * the minimum interval since the last write is up (the first write one interval after the first
  * change), with everything that changed meanwhile. The first write waits because it comes the
  * moment the cluster has been listed, exactly when the first full sync runs: at 10k Services the
- * two together raised the peak resident set by ~50 MiB. The interval also grows with the file: at most
- * {@linkcode STATE_WRITE_BYTES_PER_SECOND} on average, so a 20 MB file (10k Services) under
+ * two together raised the peak resident set by ~50 MiB. The interval also grows with the file: at
+ * most {@linkcode STATE_WRITE_BYTES_PER_SECOND} on average, so a 20 MB file (10k Services) under
  * constant churn is written every ~5 minutes, not every 5 s (edge nodes often run on flash, and
  * the file only matters at a boot without the API server). A failed write is retried with
  * growing delays (a full or read-only disk should not cost a serialisation every few seconds)
