@@ -159,8 +159,7 @@ export class StateSaver {
       services: services.n,
       endpointSlices: endpointSlices.n,
     }, 4);
-    if (this.#deps.trim === undefined) heapReclaimer.trim();
-    else this.#deps.trim();
+    (this.#deps.trim ?? (() => heapReclaimer.trim()))();
   }
 }
 

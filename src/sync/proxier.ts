@@ -111,6 +111,8 @@ export type SyncResult =
 /** Programs the kernel from the table; one instance per process. */
 export class Proxier {
   readonly #o: ProxierOptions;
+  readonly #reclaim: () => void;
+  readonly #trim: () => void;
   #lastSnapshot: TableSnapshot | undefined;
   #applied: TableSnapshot | undefined;
   #needFull = true;
@@ -124,6 +126,8 @@ export class Proxier {
   /** @param options Table, backend, metrics, health, periods. */
   constructor(options: ProxierOptions) {
     this.#o = options;
+    this.#reclaim = options.reclaim ?? (() => void heapReclaimer.collect());
+    this.#trim = options.trim ?? (() => void heapReclaimer.trim());
   }
 
   /** The last snapshot taken (for node eligibility and health-check addresses). */
@@ -172,10 +176,7 @@ export class Proxier {
     this.#trim();
     const snapshot = o.table.snapshot();
     this.#lastSnapshot = snapshot;
-    if (snapshot.changedServices.length >= LARGE_CHANGE_SERVICES) {
-      if (o.reclaim === undefined) heapReclaimer.collect();
-      else o.reclaim();
-    }
+    if (snapshot.changedServices.length >= LARGE_CHANGE_SERVICES) this.#reclaim();
     if (!this.#kindsReported && snapshot.changedServices.length > 0) {
       // The source does not say what changed: count changed Services instead of events.
       o.metrics.serviceChangesTotal.inc({}, snapshot.changedServices.length);
@@ -254,11 +255,6 @@ export class Proxier {
       revision: snapshot.revision,
     }, 2);
     this.#trim();
-  }
-
-  #trim(): void {
-    if (this.#o.trim === undefined) heapReclaimer.trim();
-    else this.#o.trim();
   }
 
   #markSynced(at: number): void {
