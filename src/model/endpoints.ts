@@ -275,12 +275,12 @@ export function parseEndpointSlice(
     }
   }
 
+  const shared = sharedPorts(ports);
   const byPort = new Map<string, readonly Endpoint[]>();
   for (let i = 0; i < ports.length; i++) {
-    const p = ports[i];
+    const key = shared.keys[i];
     const list = lists[i];
-    if (p === undefined || list === undefined) continue;
-    const key = portMatchKey(p.portName, p.protocol);
+    if (key === undefined || list === undefined) continue;
     // A port listed twice behaves as upstream: its endpoints join the same set.
     const prior = byPort.get(key);
     byPort.set(key, dedupSorted(prior === undefined ? list : [...prior, ...list]));
@@ -294,11 +294,55 @@ export function parseEndpointSlice(
     id: flat(namespace, "/", name),
     serviceKey: flat(namespace, "/", serviceName),
     family,
-    ports: compact(ports),
+    ports: shared.ports,
     byPort: new PortLists(byPort),
     localReadyIPs,
     hasZoneHints,
   };
+}
+
+/** A slice's ports and their match keys, as {@linkcode sharedPorts} hands them out. */
+interface SharedPorts {
+  readonly ports: readonly ParsedSlicePort[];
+  /** `portMatchKey` of each port, in the same order. */
+  readonly keys: readonly string[];
+}
+
+const NO_SHARED_PORTS: SharedPorts = Object.freeze({ ports: Object.freeze([]), keys: EMPTY });
+
+/** Port lists already handed out, keyed by their fields; dropped when it grows past the limit. */
+const portsCache = new Map<string, SharedPorts>();
+const PORTS_CACHE_LIMIT = 4096;
+
+/**
+ * One frozen copy of each distinct list of slice ports (most slices of a cluster list the same
+ * one or two ports): at 10k slices that is one list, its port and its match key instead of 10k
+ * of each (~1 MiB).
+ */
+function sharedPorts(ports: readonly ParsedSlicePort[]): SharedPorts {
+  if (ports.length === 0) return NO_SHARED_PORTS;
+  const key = ports.map((p) => `${p.portName}\u0000${p.protocol}\u0000${p.port}`).join("\u0001");
+  const cached = portsCache.get(key);
+  // Checked, so that a port name holding the separators (a hand-written file) cannot match
+  // another list.
+  if (cached !== undefined && sameSlicePorts(cached.ports, ports)) return cached;
+  const shared: SharedPorts = Object.freeze({
+    ports: Object.freeze(ports.map((p) => Object.freeze({ ...p }))),
+    keys: Object.freeze(ports.map((p) => portMatchKey(p.portName, p.protocol))),
+  });
+  if (cached === undefined) {
+    if (portsCache.size >= PORTS_CACHE_LIMIT) portsCache.clear();
+    portsCache.set(key, shared);
+  }
+  return shared;
+}
+
+function sameSlicePorts(a: readonly ParsedSlicePort[], b: readonly ParsedSlicePort[]): boolean {
+  return a.length === b.length && a.every((p, i) => {
+    const q = b[i];
+    return q !== undefined && p.portName === q.portName && p.protocol === q.protocol &&
+      p.port === q.port;
+  });
 }
 
 /** `portName/protocol`: how service ports and slice ports are matched. */

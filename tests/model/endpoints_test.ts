@@ -117,6 +117,32 @@ Deno.test("parseEndpointSlice() gives every Endpoint field, IPv6 included", () =
   assert.ok(Object.isFrozen(hinted), "endpoints are immutable");
 });
 
+Deno.test("parseEndpointSlice() shares one copy of equal port lists, never another slice's", () => {
+  const withPorts = (name: string, ports: NonNullable<V1EndpointSlice["ports"]>) =>
+    parse(makeSlice("ns1", name, 1, (es) => {
+      es.ports = ports;
+      es.endpoints = [makeEndpoint("10.180.0.1")];
+    }));
+  const a = withPorts("a", [slicePort("p80", 80), slicePort("p53", 53, "UDP")]);
+  const b = withPorts("b", [slicePort("p80", 80), slicePort("p53", 53, "UDP")]);
+  assert.equal(a.ports, b.ports, "one list for both slices");
+  assert.deepEqual([...b.byPort].map(([key, eps]) => [key, eps.map((e) => e.ipPort)]), [
+    ["p80/TCP", ["10.180.0.1:80"]],
+    ["p53/UDP", ["10.180.0.1:53"]],
+  ]);
+  // One port whose name spells the lookup key of `a`'s two ports.
+  const odd = withPorts("odd", [slicePort("p80\u0000TCP\u000080\u0001p53", 53, "UDP")]);
+  assert.deepEqual(odd.ports, [{
+    portName: "p80\u0000TCP\u000080\u0001p53",
+    protocol: "UDP",
+    port: 53,
+  }]);
+  assert.deepEqual([...odd.byPort.values()].map((eps) => eps.map((e) => e.ipPort)), [[
+    "10.180.0.1:53",
+  ]]);
+  assert.equal(withPorts("c", [slicePort("p80", 8080)]).ports[0]?.port, 8080);
+});
+
 Deno.test("parseEndpointSlice() keeps each endpoint's conditions when they share a node", () => {
   const parsed = parse(makeSlice("ns1", "svc1", 1, (es) => {
     es.ports = [slicePort("p80", 80)];
