@@ -59,8 +59,11 @@ export const MIN_SYNC_PERIOD_MS = 1000;
  */
 export type DaemonProgram = "source" | "bundle";
 
-/** Both ways, source first. */
-export const DEFAULT_PROGRAMS: readonly DaemonProgram[] = Object.freeze(["source", "bundle"]);
+/** Every way of running the program, in report order. */
+export const DAEMON_PROGRAMS: readonly DaemonProgram[] = Object.freeze(["source", "bundle"]);
+
+/** What runs when `--programs` is not given: both ways. */
+export const DEFAULT_PROGRAMS: readonly DaemonProgram[] = DAEMON_PROGRAMS;
 
 /** What the command line asks for. */
 export interface DaemonArgs {
@@ -82,10 +85,11 @@ const USAGE = "use --sizes=1k,10k, --modes=nftables,iptables, --programs=source,
 function parsePrograms(value: string): DaemonProgram[] {
   const out: DaemonProgram[] = [];
   for (const word of value.split(",").filter((w) => w !== "")) {
-    if (word !== "source" && word !== "bundle") {
+    const program = DAEMON_PROGRAMS.find((p) => p === word);
+    if (program === undefined) {
       throw new Error(`--programs: unknown program ${JSON.stringify(word)}: ${USAGE}`);
     }
-    if (!out.includes(word)) out.push(word);
+    if (!out.includes(program)) out.push(program);
   }
   return out;
 }
@@ -138,7 +142,7 @@ export interface PlannedRun {
 export function planRuns(
   sizes: readonly ClusterSize[],
   modes: readonly BenchMode[] | null,
-  programs: readonly DaemonProgram[] = ["source"],
+  programs: readonly DaemonProgram[],
 ): { runs: PlannedRun[]; notes: string[] } {
   const runs: PlannedRun[] = [];
   const notes: string[] = [];
@@ -449,7 +453,7 @@ export function runLabel(r: Pick<DaemonRunResult, "mode" | "program">): string {
 export function judgeDaemonGoals(results: readonly DaemonRunResult[]): DaemonGoal[] {
   const goals: DaemonGoal[] = [];
   for (const mode of ["nftables", "iptables"] as const) {
-    for (const program of DEFAULT_PROGRAMS) {
+    for (const program of DAEMON_PROGRAMS) {
       const r = results.find((x) =>
         x.mode === mode && x.program === program && x.services === 10000 &&
         x.endpointsPerService === 10

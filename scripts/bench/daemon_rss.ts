@@ -479,17 +479,24 @@ export async function measureDaemon(
   options: {
     readonly budgetS: number;
     readonly changes: number;
-    /** The program as one JavaScript file ({@linkcode bundleProgram}); omit to run the source. */
+    /**
+     * `source`: `main.ts`; `bundle`: the one JavaScript file at `bundle`
+     * ({@linkcode bundleProgram}). @default source
+     */
+    readonly program?: DaemonProgram;
     readonly bundle?: string;
   },
   session: RunSession = new RunSession(),
 ): Promise<DaemonRunResult> {
   const active = session.active;
   const started = performance.now();
-  const programKind: DaemonProgram = options.bundle === undefined ? "source" : "bundle";
+  const programKind = options.program ?? "source";
   let result = emptyDaemonResult(size, mode, options.budgetS, programKind);
   const skipped = await kernelTestSkipReason();
   if (skipped !== null) return { ...result, status: "skipped", error: skipped };
+  if (programKind === "bundle" && options.bundle === undefined) {
+    return { ...result, error: "No bundle was made: run bundleProgram() first" };
+  }
 
   const budget = new Budget(options.budgetS * 1000);
   const cluster = makeSyntheticCluster({
@@ -549,9 +556,9 @@ export async function measureDaemon(
         "--cached-only",
         "--no-prompt",
         V8_FLAGS_OPTION,
-        ...(options.bundle === undefined
-          ? [`--config=${DENO_JSON}`, MAIN]
-          : ["--no-config", options.bundle]),
+        ...(programKind === "bundle" && options.bundle !== undefined
+          ? ["--no-config", options.bundle]
+          : [`--config=${DENO_JSON}`, MAIN]),
         `--config=${config}`,
         `--state-file=${stateFile}`,
       ],
@@ -803,7 +810,8 @@ export async function runDaemonRss(options: DaemonRssOptions = {}): Promise<Daem
         await measureDaemon(size, mode, {
           budgetS: daemonBudgetS(size, options.budgets ?? null),
           changes,
-          ...(program === "bundle" && bundle !== undefined ? { bundle } : {}),
+          program,
+          ...(bundle === undefined ? {} : { bundle }),
         }, session),
       );
     }

@@ -241,7 +241,7 @@ Deno.test("planRuns() runs each (size, mode) once per program, source first", ()
 });
 
 Deno.test("planRuns() leaves iptables out at 10k by default and says so; --modes is obeyed", () => {
-  const byDefault = planRuns([K1, K10], null);
+  const byDefault = planRuns([K1, K10], null, ["source"]);
   assert.deepEqual(byDefault.runs.map((r) => `${r.size.services} ${r.mode}`), [
     "1000 nftables",
     "1000 iptables",
@@ -249,7 +249,7 @@ Deno.test("planRuns() leaves iptables out at 10k by default and says so; --modes
   ]);
   assert.equal(byDefault.notes.length, 1);
   assert.match(byDefault.notes[0] ?? "", /iptables at 10000 × 10 not run by default.*--modes=/);
-  const asked = planRuns([K10], ["iptables", "nftables"]);
+  const asked = planRuns([K10], ["iptables", "nftables"], ["source"]);
   assert.deepEqual(asked.runs.map((r) => r.mode), ["iptables", "nftables"]);
   assert.deepEqual(asked.notes, []);
 });
