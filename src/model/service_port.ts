@@ -318,46 +318,98 @@ function parsePorts(
 }
 
 /**
+ * The endpoint-independent part of one port of a parsed Service in one family. Every field is
+ * read through from the `ParsedService` and its port spec, which the table keeps anyway: a large
+ * cluster holds one of these per port (10k at 10k Services), 64 bytes each instead of a copy of
+ * 22 fields (~200 bytes). Frozen.
+ */
+class PortBase implements ServicePortBase {
+  readonly id: string;
+  readonly key: string;
+  readonly family: IPFamily;
+  readonly #svc: ParsedService;
+  readonly #spec: ParsedServicePortSpec;
+
+  constructor(svc: ParsedService, spec: ParsedServicePortSpec, family: IPFamily) {
+    // An unnamed port's key is the Service's own (one string for both).
+    const key = spec.portName === ""
+      ? svc.key
+      : servicePortKey(svc.namespace, svc.name, spec.portName);
+    this.id = flat(key, "/", spec.protocol);
+    this.key = key;
+    this.family = family;
+    this.#svc = svc;
+    this.#spec = spec;
+    Object.freeze(this);
+  }
+
+  get serviceKey(): string {
+    return this.#svc.key;
+  }
+  get namespace(): string {
+    return this.#svc.namespace;
+  }
+  get name(): string {
+    return this.#svc.name;
+  }
+  get portName(): string {
+    return this.#spec.portName;
+  }
+  get protocol(): Protocol {
+    return this.#spec.protocol;
+  }
+  get serviceType(): ServiceType {
+    return this.#svc.serviceType;
+  }
+  get clusterIP(): string {
+    return this.#svc.clusterIPs[this.family] ?? "";
+  }
+  get port(): number {
+    return this.#spec.port;
+  }
+  get nodePort(): number {
+    return this.#spec.nodePort;
+  }
+  get externalIPs(): readonly string[] {
+    return this.#svc.externalIPs[this.family];
+  }
+  get loadBalancerVIPs(): readonly string[] {
+    return this.#svc.loadBalancerVIPs[this.family];
+  }
+  get loadBalancerSourceRanges(): readonly string[] {
+    return this.#svc.loadBalancerSourceRanges[this.family];
+  }
+  get healthCheckNodePort(): number {
+    return this.#svc.healthCheckNodePort;
+  }
+  get sessionAffinity(): SessionAffinity | null {
+    return this.#svc.sessionAffinity;
+  }
+  get internalPolicyLocal(): boolean {
+    return this.#svc.internalPolicyLocal;
+  }
+  get externalPolicyLocal(): boolean {
+    return this.#svc.externalPolicyLocal;
+  }
+  get externallyAccessible(): boolean {
+    return this.#spec.nodePort !== 0 || this.loadBalancerVIPs.length > 0 ||
+      this.externalIPs.length > 0;
+  }
+  // eTP Local still needs Cluster endpoints for the pod and host short-circuits.
+  get usesClusterEndpoints(): boolean {
+    return !this.#svc.internalPolicyLocal || this.externallyAccessible;
+  }
+  get usesLocalEndpoints(): boolean {
+    return this.#svc.internalPolicyLocal ||
+      (this.#svc.externalPolicyLocal && this.externallyAccessible);
+  }
+}
+
+/**
  * The endpoint-independent part of each port of `svc` in `family`, in spec order; empty when
  * the Service has no ClusterIP of that family.
  */
 export function servicePortBases(svc: ParsedService, family: IPFamily): ServicePortBase[] {
-  const clusterIP = svc.clusterIPs[family];
-  if (clusterIP === null) return [];
-  const externalIPs = svc.externalIPs[family];
-  const loadBalancerVIPs = svc.loadBalancerVIPs[family];
-  const out: ServicePortBase[] = [];
-  for (const p of svc.ports) {
-    // An unnamed port's key is the Service's own (one string for both).
-    const key = p.portName === "" ? svc.key : servicePortKey(svc.namespace, svc.name, p.portName);
-    const externallyAccessible = p.nodePort !== 0 || loadBalancerVIPs.length > 0 ||
-      externalIPs.length > 0;
-    out.push({
-      id: flat(key, "/", p.protocol),
-      key,
-      serviceKey: svc.key,
-      namespace: svc.namespace,
-      name: svc.name,
-      portName: p.portName,
-      protocol: p.protocol,
-      family,
-      serviceType: svc.serviceType,
-      clusterIP,
-      port: p.port,
-      nodePort: p.nodePort,
-      externalIPs,
-      loadBalancerVIPs,
-      loadBalancerSourceRanges: svc.loadBalancerSourceRanges[family],
-      healthCheckNodePort: svc.healthCheckNodePort,
-      sessionAffinity: svc.sessionAffinity,
-      internalPolicyLocal: svc.internalPolicyLocal,
-      externalPolicyLocal: svc.externalPolicyLocal,
-      externallyAccessible,
-      // eTP Local still needs Cluster endpoints for the pod and host short-circuits.
-      usesClusterEndpoints: !svc.internalPolicyLocal || externallyAccessible,
-      usesLocalEndpoints: svc.internalPolicyLocal ||
-        (svc.externalPolicyLocal && externallyAccessible),
-    });
-  }
-  return out;
+  if (svc.clusterIPs[family] === null) return [];
+  return svc.ports.map((p) => new PortBase(svc, p, family));
 }

@@ -10,6 +10,7 @@ import {
 import { type Endpoint, endpointChainInput, type ServicePort } from "../../../src/model/mod.ts";
 import { snapshotOf } from "./clusters.ts";
 import { GOLDEN_CLUSTERS } from "./clusters.ts";
+import { withFields } from "../../fixtures/model_fields.ts";
 
 Deno.test("hashSuffix() gives upstream's chain hashes (reference §2.1 and upstream's tests)", () => {
   const cases: [string, string][] = [
@@ -49,7 +50,7 @@ Deno.test("endpointChainName() names an endpoint per service port even when the 
   const sp = snapshotOf(GOLDEN_CLUSTERS.find((c) => c.name === "overall")!).v4.servicePorts[0]!;
   const ep: Endpoint = sp.allReachableEndpoints[0]!;
   assert.equal(endpointChainName(sp, ep), "KUBE-SEP-SXIVWICOYRO3J4NJ");
-  const other: ServicePort = { ...sp, key: "ns2/svc2:p80" };
+  const other: ServicePort = withFields(sp, { key: "ns2/svc2:p80" });
   assert.equal(
     endpointChainName(other, ep),
     "KUBE-SEP-" + hashSuffix("ns2/svc2:p80tcp10.180.0.1:80"),

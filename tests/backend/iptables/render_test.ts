@@ -26,6 +26,7 @@ import {
 } from "../../fixtures/k8s_builders.ts";
 import { DEFAULT_OPTIONS, GOLDEN_CLUSTERS, snapshotOf, tableOf } from "./clusters.ts";
 import { structureProblems } from "./structure.ts";
+import { withFields } from "../../fixtures/model_fields.ts";
 
 /** Upstream's fake proxier: no --random-fully (its fake iptables lacks it). */
 const UPSTREAM_HOST: IptablesHostFacts = { ...DEFAULT_HOST_FACTS, randomFully: false };
@@ -433,7 +434,7 @@ Deno.test("renderIptables() cannot be broken out of a comment by a hostile servi
   });
   const snap = table.snapshot().v4;
   const sp = snap.servicePorts[0]!;
-  const evil: ServicePort = { ...sp, key: 'ns1/x" -j ACCEPT -m comment --comment "y:p80' };
+  const evil: ServicePort = withFields(sp, { key: 'ns1/x" -j ACCEPT -m comment --comment "y:p80' });
   const t = text(render({ ...snap, servicePorts: [evil] }));
   for (const line of t.split("\n").filter((l) => l.includes("ACCEPT -m comment"))) {
     // Every quote that opens a comment closes it on the same argument.
