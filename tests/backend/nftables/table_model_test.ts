@@ -192,6 +192,51 @@ Deno.test("TableModel.advance() writes nothing when no service port object chang
   });
 });
 
+Deno.test("TableModel.advance() pairs each port with its previous object, also in lists out of order", () => {
+  const st = (ip: string, ready: boolean): SvcState => ({
+    kind: "NodePort",
+    local: false,
+    itpLocal: false,
+    affinity: false,
+    nodePort: 30001,
+    endpoints: [{ ip, local: false, ready }],
+  });
+  const table = tableOf({
+    services: [1, 2, 3].map((i) => serviceOf(i, st(`10.1.0.${i}`, true))),
+    slices: [1, 2, 3].map((i) => sliceOf(i, st(`10.1.0.${i}`, true))),
+  });
+  const first = table.snapshot().v4;
+  const model = TableModel.build(first, DEFAULT_OPTIONS);
+  const kernel: SimKernel = new Map();
+  applyTransaction(kernel, replaceTransaction(model.toRuleset()));
+  // svc1 goes away, svc2's endpoint changes, svc3 stays, svc4 arrives.
+  table.onServiceDelete(serviceOf(1, st("10.1.0.1", true)));
+  table.onEndpointSliceDelete(sliceOf(1, st("10.1.0.1", true)));
+  table.onEndpointSliceUpdate(sliceOf(2, st("10.1.0.2", true)), sliceOf(2, st("10.2.0.2", true)));
+  table.onServiceAdd(serviceOf(4, st("10.1.0.4", true)));
+  table.onEndpointSliceAdd(sliceOf(4, st("10.1.0.4", true)));
+  const second = table.snapshot().v4;
+
+  const sorted = TableModel.build(first, DEFAULT_OPTIONS);
+  const tx = sorted.advance(second, DEFAULT_OPTIONS);
+  assert.ok(tx !== null);
+  // Only the ports that changed are written: nothing of svc3 (ClusterIP 172.30.0.13).
+  const lines = [...tx.lines];
+  assert.ok(lines.length > 0);
+  assert.ok(lines.some((l) => l.includes("172.30.0.12 ")), lines.join("\n"));
+  assert.ok(!lines.some((l) => l.includes("172.30.0.13 ")), lines.join("\n"));
+  applyTransaction(kernel, lines);
+  assertMatchesFresh(kernel, sorted, second);
+
+  const shuffled = { ...second, servicePorts: [...second.servicePorts].reverse() };
+  const unsortedKernel: SimKernel = new Map();
+  applyTransaction(unsortedKernel, replaceTransaction(model.toRuleset()));
+  const back = model.advance(shuffled, DEFAULT_OPTIONS);
+  assert.ok(back !== null);
+  applyTransaction(unsortedKernel, back.lines);
+  assertMatchesFresh(unsortedKernel, model, second);
+});
+
 Deno.test("TableModel.advance() moves a list that changes size between plain maps only", () => {
   const svc = makeService("ns1", "svc1", (s) => {
     setClusterIPs(s, "172.30.0.41");
