@@ -21,7 +21,7 @@ import {
 } from "../../model/mod.ts";
 import {
   affinityChainNames,
-  affinityKey,
+  affinityKeys,
   BASE_CHAINS,
   endpointMapName,
   largeListsMapName,
@@ -625,15 +625,16 @@ function affinityRules(ctx: Context, sp: ServicePort, endpoints: readonly Endpoi
   const { ipX } = ctx;
   const timeout = sp.sessionAffinity?.timeoutSeconds ?? 10800;
   const proto = sp.protocol.toLowerCase();
-  const keyOf = (ep: Endpoint) =>
-    `${ipX} saddr . numgen random mod 1 offset ${affinityKey(sp, ep)}`;
-  const stick = (ep: Endpoint) =>
-    `update @${NAMES.affinity} { ${keyOf(ep)} timeout ${timeout}s } ` +
+  const keys = affinityKeys(sp, endpoints).map((k) =>
+    `${ipX} saddr . numgen random mod 1 offset ${k}`
+  );
+  const stick = (ep: Endpoint, i: number) =>
+    `update @${NAMES.affinity} { ${keys[i]} timeout ${timeout}s } ` +
     `meta l4proto ${proto} dnat ${ipX} to ${ep.ipPort}`;
-  const rules = endpoints.map((ep) => `${keyOf(ep)} @${NAMES.affinity} ${stick(ep)}`);
+  const rules = endpoints.map((ep, i) => `${keys[i]} @${NAMES.affinity} ${stick(ep, i)}`);
   const n = endpoints.length;
   endpoints.forEach((ep, i) => {
-    rules.push(i < n - 1 ? `numgen random mod ${n - i} == 0 ${stick(ep)}` : stick(ep));
+    rules.push(i < n - 1 ? `numgen random mod ${n - i} == 0 ${stick(ep, i)}` : stick(ep, i));
   });
   return rules;
 }
