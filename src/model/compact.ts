@@ -25,3 +25,34 @@ export function compact<T>(list: readonly T[]): readonly T[] {
 export function flat(...parts: readonly (string | number)[]): string {
   return parts.join("");
 }
+
+/**
+ * One shared copy of each distinct value of a kind (most Services list the same one or two ports,
+ * most slices too): callers build a value, then keep what {@linkcode SharedValues.share} returns.
+ * Values must be frozen. The cache is dropped when it grows past its limit (churn); values
+ * already handed out stay valid.
+ */
+export class SharedValues<T> {
+  readonly #cache = new Map<string, T>();
+  readonly #limit: number;
+  readonly #same: (a: T, b: T) => boolean;
+
+  /**
+   * @param limit Entries kept before the cache is dropped.
+   * @param same Field equality, checked on every hit, so that values whose key strings collide
+   *   (names holding the separators, from a hand-written file) never share.
+   */
+  constructor(limit: number, same: (a: T, b: T) => boolean) {
+    this.#limit = limit;
+    this.#same = same;
+  }
+
+  /** The shared copy equal to `value` (or `value` itself, now shared); `key` spells its fields. */
+  share(key: string, value: T): T {
+    const cached = this.#cache.get(key);
+    if (cached !== undefined) return this.#same(cached, value) ? cached : value;
+    if (this.#cache.size >= this.#limit) this.#cache.clear();
+    this.#cache.set(key, value);
+    return value;
+  }
+}

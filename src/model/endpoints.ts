@@ -6,7 +6,7 @@
  */
 
 import type { V1EndpointSlice } from "@kubernetes/client-node";
-import { compact, flat } from "./compact.ts";
+import { compact, flat, SharedValues } from "./compact.ts";
 import { canonicalIP, joinHostPort } from "./ip.ts";
 import { sameStrings } from "./node.ts";
 import { hasIgnoredLabel, isPortNumber, parseProtocol } from "./service_port.ts";
@@ -318,9 +318,11 @@ interface SharedPorts {
 
 const NO_SHARED_PORTS: SharedPorts = Object.freeze({ ports: Object.freeze([]), keys: EMPTY });
 
-/** Port lists already handed out, keyed by their fields; dropped when it grows past the limit. */
-const portsCache = new Map<string, SharedPorts>();
-const PORTS_CACHE_LIMIT = 4096;
+/** Port lists already handed out, keyed by their fields. */
+const portLists = new SharedValues<SharedPorts>(
+  4096,
+  (a, b) => sameSlicePorts(a.ports, b.ports),
+);
 
 /**
  * One frozen copy of each distinct list of slice ports (most slices of a cluster list the same
@@ -330,19 +332,13 @@ const PORTS_CACHE_LIMIT = 4096;
 function sharedPorts(ports: readonly ParsedSlicePort[]): SharedPorts {
   if (ports.length === 0) return NO_SHARED_PORTS;
   const key = ports.map((p) => `${p.portName}\u0000${p.protocol}\u0000${p.port}`).join("\u0001");
-  const cached = portsCache.get(key);
-  // Checked, so that a port name holding the separators (a hand-written file) cannot match
-  // another list.
-  if (cached !== undefined && sameSlicePorts(cached.ports, ports)) return cached;
-  const shared: SharedPorts = Object.freeze({
-    ports: Object.freeze(ports.map((p) => Object.freeze({ ...p }))),
-    keys: Object.freeze(ports.map((p) => portMatchKey(p.portName, p.protocol))),
-  });
-  if (cached === undefined) {
-    if (portsCache.size >= PORTS_CACHE_LIMIT) portsCache.clear();
-    portsCache.set(key, shared);
-  }
-  return shared;
+  return portLists.share(
+    key,
+    Object.freeze({
+      ports: Object.freeze(ports.map((p) => Object.freeze({ ...p }))),
+      keys: Object.freeze(ports.map((p) => portMatchKey(p.portName, p.protocol))),
+    }),
+  );
 }
 
 function sameSlicePorts(a: readonly ParsedSlicePort[], b: readonly ParsedSlicePort[]): boolean {

@@ -11,7 +11,7 @@
 import type { V1Service } from "@kubernetes/client-node";
 import { parseCIDRSloppy, parseIPSloppy } from "./ip.ts";
 import type { IPFamily, Protocol, ServicePort, ServiceType, SessionAffinity } from "./types.ts";
-import { compact, flat } from "./compact.ts";
+import { compact, flat, SharedValues } from "./compact.ts";
 
 /** Label that hands a Service (or slice) to another proxy: kube-proxy ignores the object. */
 export const LABEL_SERVICE_PROXY_NAME = "service.kubernetes.io/service-proxy-name";
@@ -312,10 +312,28 @@ function parsePorts(
       warnings.push(`Duplicate ${label} with protocol ${protocol}: the last one wins`);
       byId.delete(id);
     }
-    byId.set(id, { portName, protocol, port: p.port, nodePort });
+    byId.set(id, Object.freeze({ portName, protocol, port: p.port, nodePort }));
   }
-  return compact([...byId.values()]);
+  const list = [...byId.values()];
+  if (list.length === 0) return compact(list);
+  const key = list.map((s) => `${s.portName}\u0000${s.protocol}\u0000${s.port}\u0000${s.nodePort}`)
+    .join("\u0001");
+  return specLists.share(key, Object.freeze(compact(list)));
 }
+
+/**
+ * Port lists already handed out: most Services list the same ports (`http` 80/TCP), and at 10k
+ * Services a list and its port objects per Service cost ~1 MiB.
+ */
+const specLists = new SharedValues<readonly ParsedServicePortSpec[]>(
+  4096,
+  (a, b) =>
+    a.length === b.length && a.every((p, i) => {
+      const q = b[i];
+      return q !== undefined && p.portName === q.portName && p.protocol === q.protocol &&
+        p.port === q.port && p.nodePort === q.nodePort;
+    }),
+);
 
 /**
  * The endpoint-independent part of one port of a parsed Service in one family. Every field is

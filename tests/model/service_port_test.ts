@@ -437,3 +437,32 @@ Deno.test("parseService() never throws on missing fields", () => {
   // An unnamed port without protocol is TCP (the API default); clusterIPs missing means none.
   assert.deepEqual(bases(weird[4]!), []);
 });
+
+Deno.test("parseService() shares one copy of equal port lists, never another Service's", () => {
+  const portsOf = (name: string, ports: NonNullable<NonNullable<V1Service["spec"]>["ports"]>) =>
+    parseService(
+      makeService("ns1", name, (s) => {
+        setClusterIPs(s, "172.30.0.41");
+        s.spec.ports = ports;
+      }),
+      [],
+    )?.ports;
+  const a = portsOf("a", [servicePort("http", 80), servicePort("dns", 53, { protocol: "UDP" })]);
+  const b = portsOf("b", [servicePort("http", 80), servicePort("dns", 53, { protocol: "UDP" })]);
+  assert.ok(a !== undefined && a.length === 2);
+  assert.equal(a, b, "one list for both Services");
+  assert.ok(Object.isFrozen(a) && a.every((p) => Object.isFrozen(p)));
+  // One port whose name spells the lookup key of `a`'s two ports.
+  const odd = portsOf("odd", [
+    servicePort("http\u0000TCP\u000080\u00000\u0001dns", 53, { protocol: "UDP" }),
+  ]);
+  assert.deepEqual(odd, [{
+    portName: "http\u0000TCP\u000080\u00000\u0001dns",
+    protocol: "UDP",
+    port: 53,
+    nodePort: 0,
+  }]);
+  const nodePort = portsOf("np", [servicePort("http", 80, { nodePort: 30080 })]);
+  assert.deepEqual(nodePort?.map((p) => p.nodePort), [30080]);
+  assert.notEqual(nodePort, portsOf("np2", [servicePort("http", 80, { nodePort: 30081 })]));
+});
