@@ -753,3 +753,25 @@ Deno.test("buildServicePort() derives hasInternalEndpoints and hasExternalEndpoi
     assert.ok(Object.isFrozen(sp), c.name);
   }
 });
+
+Deno.test("parseEndpointSlice() lists every port's endpoints, also when there are none", () => {
+  const twoPorts = parse(makeSlice("ns1", "svc1", 1, (es) => {
+    es.ports = [slicePort("p80", 80), slicePort("p53", 53, "UDP"), slicePort("p81", 81)];
+    es.endpoints = [];
+  }));
+  assert.equal(twoPorts.byPort.size, 3);
+  assert.deepEqual([...twoPorts.byPort].map(([key, eps]) => [key, eps.length]), [
+    ["p80/TCP", 0],
+    ["p53/UDP", 0],
+    ["p81/TCP", 0],
+  ]);
+  assert.deepEqual(twoPorts.byPort.get("p81/TCP"), []);
+  assert.equal(twoPorts.byPort.get("p443/TCP"), undefined);
+  const noPorts = parse(makeSlice("ns1", "svc2", 1, (es) => {
+    es.ports = [];
+    es.endpoints = [makeEndpoint("10.180.0.1")];
+  }));
+  assert.equal(noPorts.byPort.size, 0);
+  assert.deepEqual([...noPorts.byPort.values()], []);
+  assert.equal(noPorts.byPort.get(""), undefined);
+});
