@@ -5,6 +5,7 @@
  * @module
  */
 
+import { sameAddress } from "./endpoints.ts";
 import { sameStrings } from "./node.ts";
 import type { Endpoint, ServicePort } from "./types.ts";
 
@@ -14,7 +15,7 @@ import type { Endpoint, ServicePort } from "./types.ts";
  */
 export function endpointEqual(a: Endpoint, b: Endpoint): boolean {
   return a === b || (
-    a.ipPort === b.ipPort && a.isLocal === b.isLocal &&
+    sameAddress(a, b) && a.isLocal === b.isLocal &&
     a.ready === b.ready && a.serving === b.serving && a.terminating === b.terminating &&
     a.nodeName === b.nodeName && a.zone === b.zone && sameStrings(a.zoneHints, b.zoneHints) &&
     sameStrings(a.nodeHints, b.nodeHints)
@@ -36,7 +37,11 @@ function sameEndpoints(a: readonly Endpoint[], b: readonly Endpoint[]): boolean 
 function sameAddresses(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i]?.ipPort !== b[i]?.ipPort) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === undefined || y === undefined || !sameAddress(x, y)) return false;
+  }
   return true;
 }
 

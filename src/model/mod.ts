@@ -49,7 +49,7 @@ export {
   parseIPSloppy,
 } from "./ip.ts";
 export { compact, flat } from "./compact.ts";
-export { LABEL_SERVICE_NAME } from "./endpoints.ts";
+export { LABEL_SERVICE_NAME, sameAddress } from "./endpoints.ts";
 export {
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
   LABEL_HEADLESS,

@@ -8,11 +8,13 @@ import {
   type ParsedSlice,
   parseEndpointSlice,
   portMatchKey,
+  sameAddress,
   topologyModeFromHints,
 } from "../../src/model/endpoints.ts";
 import { joinHostPort } from "../../src/model/ip.ts";
 import type { ServicePortBase } from "../../src/model/service_port.ts";
 import type { Endpoint } from "../../src/model/types.ts";
+import { plainFields } from "../fixtures/model_fields.ts";
 import {
   makeEndpoint,
   makeSlice,
@@ -115,6 +117,43 @@ Deno.test("parseEndpointSlice() gives every Endpoint field, IPv6 included", () =
   assert.equal(bare?.nodeName, null);
   assert.equal(bare?.zone, null);
   assert.ok(Object.isFrozen(hinted), "endpoints are immutable");
+});
+
+Deno.test("parseEndpointSlice() keeps IPv4 addresses exactly, across the whole address range", () => {
+  const addresses = [
+    "0.0.0.1",
+    "10.0.1.2",
+    "10.0.1.10",
+    "127.255.255.255",
+    "128.0.0.0",
+    "198.51.100.7",
+    "255.255.255.254",
+    "010.000.001.009",
+  ];
+  const slice = parse(makeSlice("ns1", "svc1", 1, (es) => {
+    es.ports = [slicePort("p80", 80), slicePort("p53", 53, "UDP")];
+    es.endpoints = addresses.map((a) => makeEndpoint(a));
+  }));
+  const tcp = slice.byPort.get("p80/TCP") ?? [];
+  // Sorted as upstream sorts `ip:port` strings; the leading zeros of the last one are dropped.
+  const canonical = addresses.map((a) => a === "010.000.001.009" ? "10.0.1.9" : a);
+  const expected = canonical.map((a) => `${a}:80`).sort();
+  assert.deepEqual(tcp.map((e) => e.ipPort), expected);
+  assert.deepEqual(tcp.map((e) => e.ip), expected.map((x) => x.slice(0, x.lastIndexOf(":"))));
+  assert.ok(tcp.every((e) => e.port === 80));
+  const udp = slice.byPort.get("p53/UDP") ?? [];
+  assert.deepEqual(udp.map((e) => e.ipPort), canonical.map((a) => `${a}:53`).sort());
+  // Same address, another port: not the same endpoint.
+  assert.equal(sameAddress(tcp[0]!, udp[0]!), false);
+  const again = parse(makeSlice("ns1", "svc2", 1, (es) => {
+    es.ports = [slicePort("p80", 80)];
+    es.endpoints = [makeEndpoint("198.51.100.7")];
+  }));
+  const twin = again.byPort.get("p80/TCP")![0]!;
+  assert.equal(sameAddress(twin, tcp.find((e) => e.ip === "198.51.100.7")!), true);
+  assert.equal(sameAddress(twin, tcp.find((e) => e.ip === "128.0.0.0")!), false);
+  // A plain object (as tests and other sources build them) compares by its `ipPort`.
+  assert.equal(sameAddress(twin, { ...plainFields(twin) }), true);
 });
 
 Deno.test("parseEndpointSlice() shares one copy of equal port lists, never another slice's", () => {

@@ -22,6 +22,7 @@ import {
   compareServicePorts,
   type Endpoint,
   type ProxySnapshot,
+  sameAddress,
   type ServicePort,
 } from "../../model/mod.ts";
 import { type FamilyTransaction, orderedTransaction } from "./incremental.ts";
@@ -468,8 +469,7 @@ export class TableModel {
 
 /** Two endpoints that give the same pick-map element. */
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  // `ipPort` is the address and port together (`ip` is cut from it on each read).
-  return a === b || a.ipPort === b.ipPort;
+  return sameAddress(a, b);
 }
 
 /** Statement helpers only need a set's name and kind. */
