@@ -27,7 +27,7 @@ import {
   readStateFile,
   writeStateFile,
 } from "../../src/state/mod.ts";
-import { FakeApiServer } from "../../tests/fixtures/fake_api_server.ts";
+import { FakeApiServer, fakeUid } from "../../tests/fixtures/fake_api_server.ts";
 import { makeSyntheticCluster } from "./synthetic_cluster.ts";
 
 /** What to measure. */
@@ -81,7 +81,7 @@ async function measure(services: number, endpoints: number, dir: string): Promis
   // As the API server would serve them: with uids.
   const withUid = <T extends KubeObject>(o: T, i: number): T => ({
     ...o,
-    metadata: { ...o.metadata, uid: `uid-${i}` },
+    metadata: { ...o.metadata, uid: fakeUid(i + 1) },
   });
   const svcs = cluster.services.map(withUid);
   const slices = cluster.slices.map(withUid);

@@ -27,20 +27,59 @@ export interface ObjectVersion {
 }
 
 /**
- * What identifies a version: `uid` NUL `resourceVersion`, or, for an object without a
- * resourceVersion (a hand-made state file, a test server), SOH and its JSON text.
+ * What identifies a version, as one string per object:
+ *
+ * - SOH and its JSON text, for an object without a resourceVersion (a hand-made state file, a
+ *   test server);
+ * - STX, the uid's 16 bytes as 16 one-byte characters and the resourceVersion, when the uid is a
+ *   UUID in the API server's lowercase form (always, from a real API server): 40 bytes per
+ *   object instead of 64 (0.5 MiB at 10k Services);
+ * - otherwise ETX, the uid, NUL and the resourceVersion.
+ *
+ * The first character tells the forms apart, so two versions share a fingerprint only when they
+ * are the same version.
  */
 function fingerprint(object: KubeObject): string {
   const rv = object.metadata?.resourceVersion ?? "";
   if (rv === "") return `\u0001${JSON.stringify(object)}`;
+  const uid = object.metadata?.uid ?? "";
+  const packed = packUuid(uid);
   // Kept per object: one flat string (see src/model/compact.ts `flat`), not a rope.
-  return [object.metadata?.uid ?? "", rv].join("\u0000");
+  return packed === null ? ["\u0003", uid, "\u0000", rv].join("") : ["\u0002", packed, rv].join("");
 }
 
 function versionOf(value: string): ObjectVersion {
   if (value.startsWith("\u0001")) return { uid: "", resourceVersion: "" };
+  if (value.startsWith("\u0002")) {
+    return { uid: unpackUuid(value.slice(1, 17)), resourceVersion: value.slice(17) };
+  }
   const nul = value.indexOf("\u0000");
-  return { uid: value.slice(0, nul), resourceVersion: value.slice(nul + 1) };
+  return { uid: value.slice(1, nul), resourceVersion: value.slice(nul + 1) };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** A lowercase UUID as 16 characters U+0000–U+00FF (its bytes); null for anything else. */
+function packUuid(uid: string): string | null {
+  if (!UUID.test(uid)) return null;
+  const hex = uid.replaceAll("-", "");
+  let out = "";
+  for (let i = 0; i < 32; i += 2) out += String.fromCharCode(parseInt(hex.slice(i, i + 2), 16));
+  return out;
+}
+
+function unpackUuid(packed: string): string {
+  let hex = "";
+  for (let i = 0; i < packed.length; i++) {
+    hex += packed.charCodeAt(i).toString(16).padStart(2, "0");
+  }
+  return [
+    hex.slice(0, 8),
+    hex.slice(8, 12),
+    hex.slice(12, 16),
+    hex.slice(16, 20),
+    hex.slice(20),
+  ].join("-");
 }
 
 /** A full LIST being applied page by page: see {@linkcode VersionStore.startList}. */

@@ -78,3 +78,30 @@ Deno.test("VersionStore keys cluster-scoped objects by name", () => {
     metadata: { name: "node-1", uid: "u", resourceVersion: "3" },
   });
 });
+
+Deno.test("VersionStore keeps API server uids compactly and gives them back exactly", () => {
+  const store = new VersionStore<KubeObject>();
+  const uid = "0f8e2c1a-9b3d-4e5f-a6b7-c8d9e0f1a2b3";
+  const withUid = (u: string, rv: string): KubeObject => ({
+    metadata: { namespace: "ns", name: "a", uid: u, resourceVersion: rv },
+  });
+  assert.equal(store.upsert(withUid(uid, "123456789"))?.type, "add");
+  assert.deepEqual(store.version("ns/a"), { uid, resourceVersion: "123456789" });
+  assert.equal(store.upsert(withUid(uid, "123456789")), null, "the same version again");
+  // The same resourceVersion under another uid (a state file from another cluster) is a change.
+  const other = "ff000000-0000-4000-8000-000000000001";
+  const change = store.upsert(withUid(other, "123456789"));
+  assert.equal(change?.type, "update");
+  assert.deepEqual(change?.type === "update" ? change.previous.metadata : null, {
+    namespace: "ns",
+    name: "a",
+    uid,
+    resourceVersion: "123456789",
+  });
+  assert.deepEqual(store.version("ns/a"), { uid: other, resourceVersion: "123456789" });
+  // Anything else (upper case, another shape) is kept as it came.
+  for (const odd of ["0F8E2C1A-9B3D-4E5F-A6B7-C8D9E0F1A2B3", "uid-1", "\u0002x", ""]) {
+    store.upsert(withUid(odd, "7"));
+    assert.deepEqual(store.version("ns/a"), { uid: odd, resourceVersion: "7" }, odd);
+  }
+});
