@@ -61,7 +61,7 @@ interface StagedChange {
 class ServiceEntry {
   /** The Service, if it exists and is proxied. */
   service: ParsedService | undefined = undefined;
-  /** Its slices, sorted by id so merging is independent of event order (one, the common case, bare). */
+  /** Its slices, sorted by id so merging does not depend on event order; a lone one bare. */
   slices: ParsedSlice | readonly ParsedSlice[] | undefined = undefined;
   /** Its ports as last snapshotted. */
   committed: ServiceResult | undefined = undefined;
