@@ -52,10 +52,10 @@ export const PERMISSIONS: readonly string[] = [
  * they speed up is the full render, at start-up and once an hour: at 10k × 10 nftables 0.63 →
  * 0.99 s and iptables 1.3 → 3.7 s (hashing 110k chain names), each under 1% of the kernel apply;
  * partial syncs and cold start measured the same. `--expose-gc`: the program collects garbage
- * right after its large builds and, once the heap has grown 4 MiB (or 10%) since the last
- * collection, before a snapshot and after a sync or a state-file write (src/reclaim.ts): at 10k
- * Services the first sync's peak went from 106–118 to 98–103 MiB and the whole run's from 116–119
- * to 111–112 MiB.
+ * right after its large builds and, once the heap has grown 2 MiB (or 5%) since the last
+ * collection, before a snapshot, after a sync or a state-file write and every 1024 ports of a
+ * whole nftables model (src/reclaim.ts): at 10k Services the first sync's peak went from 106–118
+ * to 98–103 MiB and the whole run's from 116–119 to 111–112 MiB when these were introduced.
  */
 export const V8_FLAGS: readonly string[] = [
   "--max-semi-space-size=2",

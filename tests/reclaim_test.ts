@@ -38,7 +38,7 @@ function fakeHeap(opts: { canCollect?: boolean } = {}) {
   return { heap, reclaimer };
 }
 
-Deno.test("HeapReclaimer.trim() collects once the heap grew 4 MiB past the last collection", () => {
+Deno.test("HeapReclaimer.trim() collects once the heap grew 2 MiB past the last collection", () => {
   const { heap, reclaimer } = fakeHeap();
   heap.used = TRIM_MIN_GROWTH_BYTES - 1;
   assert.equal(reclaimer.trim(), false, "growth counts from zero until the first collection");
@@ -51,12 +51,12 @@ Deno.test("HeapReclaimer.trim() collects once the heap grew 4 MiB past the last 
   assert.equal(reclaimer.trim(), true);
   assert.equal(heap.collections, 2);
   // Growth counts from what was left: 20 MiB again.
-  heap.used = 23 * MiB;
+  heap.used = 21 * MiB;
   assert.equal(reclaimer.trim(), false);
   assert.equal(heap.collections, 2);
 });
 
-Deno.test("HeapReclaimer.trim() on a large heap waits for a tenth of it", () => {
+Deno.test("HeapReclaimer.trim() on a large heap waits for a twentieth of it", () => {
   const { heap, reclaimer } = fakeHeap();
   heap.used = heap.live = 100 * MiB;
   reclaimer.collect();
@@ -72,13 +72,15 @@ Deno.test("HeapReclaimer.trim() measures from V8's own collections and from coll
   reclaimer.collect();
   heap.used = 10 * MiB; // V8 collected by itself
   assert.equal(reclaimer.trim(), false);
-  heap.used = 14 * MiB;
-  assert.equal(reclaimer.trim(), true, "4 MiB above the 10 MiB V8 left");
+  heap.used = 11 * MiB;
+  assert.equal(reclaimer.trim(), false, "1 MiB above the 10 MiB V8 left");
+  heap.used = 12 * MiB;
+  assert.equal(reclaimer.trim(), true, "2 MiB above the 10 MiB V8 left");
   heap.live = 12 * MiB;
   heap.used = 40 * MiB;
   assert.equal(reclaimer.collect(), true);
-  heap.used = 15 * MiB;
-  assert.equal(reclaimer.trim(), false, "3 MiB above what collect() left");
+  heap.used = 13 * MiB;
+  assert.equal(reclaimer.trim(), false, "1 MiB above what collect() left");
   assert.equal(heap.collections, 3);
 });
 

@@ -57,6 +57,13 @@ export interface NftablesBackendOptions {
    * {@linkcode heapReclaimer}'s `collect`.
    */
   readonly reclaim?: () => void;
+  /**
+   * Called every 1024 service ports while a whole model is built, so that a large build's
+   * garbage does not pile up before `reclaim` (at 10k Services the first sync's peak was ~5 MiB
+   * higher). Default: {@linkcode heapReclaimer}'s `trim`, which collects only once the heap has
+   * grown enough.
+   */
+  readonly trim?: () => void;
 }
 
 /** Failure counters, for the sync loop's metrics. */
@@ -105,6 +112,7 @@ export class NftablesBackend implements ProxyBackend {
   readonly #staleDelayMs: number;
   #cleanupOtherModes: (() => Promise<void>) | null;
   readonly #reclaim: () => void;
+  readonly #trim: () => void;
   readonly #state: Record<IPFamily, FamilyState> = {
     IPv4: newState(),
     IPv6: newState(),
@@ -124,11 +132,12 @@ export class NftablesBackend implements ProxyBackend {
       ? () => cleanupIptables(deps.runner, deps.log, deps.applyTimeoutMs)
       : options.cleanupOtherModes;
     this.#reclaim = options.reclaim ?? (() => void heapReclaimer.collect());
+    this.#trim = options.trim ?? (() => void heapReclaimer.trim());
   }
 
   /** A whole model of `snapshot`, with the garbage of building it returned at once. */
   #build(snapshot: ProxySnapshot): TableModel {
-    const model = TableModel.build(snapshot, this.#deps.options);
+    const model = TableModel.build(snapshot, this.#deps.options, this.#trim);
     this.#reclaim();
     return model;
   }

@@ -143,11 +143,22 @@ export class TableModel {
     for (const family of PICK_FAMILIES) this.#lists.set(family, new Map());
   }
 
-  /** The model of `snapshot` from scratch. */
-  static build(snapshot: ProxySnapshot, options: RenderOptions): TableModel {
+  /**
+   * The model of `snapshot` from scratch. `onProgress` is called after every 1024 service ports
+   * (the program collects garbage there when enough has piled up).
+   */
+  static build(
+    snapshot: ProxySnapshot,
+    options: RenderOptions,
+    onProgress?: () => void,
+  ): TableModel {
     const model = new TableModel(contextFor(snapshot, options));
     model.#ports = snapshot.servicePorts;
-    for (const sp of snapshot.servicePorts) model.#claim(sp, contribute(model.#ctx, sp));
+    let n = 0;
+    for (const sp of snapshot.servicePorts) {
+      model.#claim(sp, contribute(model.#ctx, sp));
+      if (++n % 1024 === 0) onProgress?.();
+    }
     for (const [family, lists] of model.#lists) {
       for (const claims of lists.values()) {
         const endpoints = winner(claims);

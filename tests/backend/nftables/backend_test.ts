@@ -61,6 +61,7 @@ function harness() {
         return Promise.resolve();
       },
       reclaim: () => void events.push("reclaim"),
+      trim: () => void events.push("trim"),
     },
   );
   return {
@@ -134,6 +135,28 @@ Deno.test("NftablesBackend.sync() reclaims garbage after building a whole model,
   await h.backend.sync({ snapshot: table.snapshot(), full: false });
   assert.deepEqual(h.events, [
     "nft delete element ip kube-proxy service-endpoints-2 { 172.30.0.41 . tcp . 80 . 1 }",
+  ]);
+});
+
+Deno.test("NftablesBackend.sync() offers to trim the heap every 1024 ports of a model build", async () => {
+  const h = harness();
+  const count = 2100;
+  const table = tableOf({
+    services: Array.from(
+      { length: count },
+      (_, i) => service(`svc${i}`, `172.30.${i >> 8}.${i & 255}`),
+    ),
+    slices: Array.from(
+      { length: count },
+      (_, i) => slice(`svc${i}`, [`10.180.${i >> 8}.${i & 255}`]),
+    ),
+  });
+  await h.backend.sync({ snapshot: table.snapshot(), full: true });
+  assert.deepEqual(h.events.filter((e) => !e.includes(" ip6 ")), [
+    "trim",
+    "trim",
+    "reclaim",
+    "nft add table ip kube-proxy",
   ]);
 });
 
