@@ -357,11 +357,11 @@ export class TableModel {
         // Same size: the elements stay in their map and only those that differ are replaced.
         const sameMap = wasN === nowN;
         for (let i = 0; i < wasN; i++) {
-          if (sameMap && sameEndpoint(was![i]!, now![i]!)) continue;
+          if (sameMap && sameAddress(was![i]!, now![i]!)) continue;
           push(deletes, endpointMapName(family, wasN), () => []).push(elementKey(key, i));
         }
         for (let i = 0; i < nowN; i++) {
-          if (sameMap && sameEndpoint(was![i]!, now![i]!)) continue;
+          if (sameMap && sameAddress(was![i]!, now![i]!)) continue;
           push(adds, endpointMapName(family, nowN), () => new Map())
             .set(elementKey(key, i), endpointElementRest(now![i]!));
         }
@@ -476,11 +476,6 @@ export class TableModel {
     for (const list of c.lists) removeClaim(this.#lists.get(list.family)!, list.key, sp);
     for (const chain of c.chains) removeClaim(this.#chains, chain.name, sp);
   }
-}
-
-/** Two endpoints that give the same pick-map element. */
-function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return sameAddress(a, b);
 }
 
 /** Statement helpers only need a set's name and kind. */
