@@ -28,30 +28,40 @@ export function flat(...parts: readonly (string | number)[]): string {
 
 /**
  * One shared copy of each distinct value of a kind (most Services list the same one or two ports,
- * most slices too): callers build a value, then keep what {@linkcode SharedValues.share} returns.
+ * most slices too): callers pass what a value is made from, and keep what
+ * {@linkcode SharedValues.share} returns; the value is made only when no equal one is shared yet.
  * Values must be frozen. The cache is dropped when it grows past its limit (churn); values
  * already handed out stay valid.
  */
-export class SharedValues<T> {
+export class SharedValues<T, I = T> {
   readonly #cache = new Map<string, T>();
   readonly #limit: number;
-  readonly #same: (a: T, b: T) => boolean;
+  readonly #same: (shared: T, input: I) => boolean;
+  readonly #make: (input: I) => T;
 
   /**
    * @param limit Entries kept before the cache is dropped.
-   * @param same Field equality, checked on every hit, so that values whose key strings collide
-   *   (names holding the separators, from a hand-written file) never share.
+   * @param same Field equality of a shared value and an input, checked on every hit, so that
+   *   inputs whose key strings collide (names holding the separators, from a hand-written file)
+   *   never share.
+   * @param make The value of an input (default: the input itself).
    */
-  constructor(limit: number, same: (a: T, b: T) => boolean) {
+  constructor(
+    limit: number,
+    same: (shared: T, input: I) => boolean,
+    make: (input: I) => T = (input) => input as unknown as T,
+  ) {
     this.#limit = limit;
     this.#same = same;
+    this.#make = make;
   }
 
-  /** The shared copy equal to `value` (or `value` itself, now shared); `key` spells its fields. */
-  share(key: string, value: T): T {
+  /** The shared value equal to `input` (made now if there is none); `key` spells its fields. */
+  share(key: string, input: I): T {
     const cached = this.#cache.get(key);
-    if (cached !== undefined) return this.#same(cached, value) ? cached : value;
+    if (cached !== undefined) return this.#same(cached, input) ? cached : this.#make(input);
     if (this.#cache.size >= this.#limit) this.#cache.clear();
+    const value = this.#make(input);
     this.#cache.set(key, value);
     return value;
   }

@@ -359,9 +359,14 @@ interface SharedPorts {
 const NO_SHARED_PORTS: SharedPorts = Object.freeze({ ports: Object.freeze([]), keys: EMPTY });
 
 /** Port lists already handed out, keyed by their fields. */
-const portLists = new SharedValues<SharedPorts>(
+const portLists = new SharedValues<SharedPorts, readonly ParsedSlicePort[]>(
   4096,
-  (a, b) => sameSlicePorts(a.ports, b.ports),
+  (shared, ports) => sameSlicePorts(shared.ports, ports),
+  (ports) =>
+    Object.freeze({
+      ports: Object.freeze(ports.map((p) => Object.freeze({ ...p }))),
+      keys: Object.freeze(ports.map((p) => portMatchKey(p.portName, p.protocol))),
+    }),
 );
 
 /**
@@ -372,13 +377,7 @@ const portLists = new SharedValues<SharedPorts>(
 function sharedPorts(ports: readonly ParsedSlicePort[]): SharedPorts {
   if (ports.length === 0) return NO_SHARED_PORTS;
   const key = ports.map((p) => `${p.portName}\u0000${p.protocol}\u0000${p.port}`).join("\u0001");
-  return portLists.share(
-    key,
-    Object.freeze({
-      ports: Object.freeze(ports.map((p) => Object.freeze({ ...p }))),
-      keys: Object.freeze(ports.map((p) => portMatchKey(p.portName, p.protocol))),
-    }),
-  );
+  return portLists.share(key, ports);
 }
 
 function sameSlicePorts(a: readonly ParsedSlicePort[], b: readonly ParsedSlicePort[]): boolean {

@@ -318,7 +318,7 @@ function parsePorts(
   if (list.length === 0) return compact(list);
   const key = list.map((s) => `${s.portName}\u0000${s.protocol}\u0000${s.port}\u0000${s.nodePort}`)
     .join("\u0001");
-  return specLists.share(key, Object.freeze(compact(list)));
+  return specLists.share(key, list);
 }
 
 /**
@@ -333,6 +333,7 @@ const specLists = new SharedValues<readonly ParsedServicePortSpec[]>(
       return q !== undefined && p.portName === q.portName && p.protocol === q.protocol &&
         p.port === q.port && p.nodePort === q.nodePort;
     }),
+  (list) => Object.freeze(compact(list)),
 );
 
 /**
