@@ -302,7 +302,9 @@ export class EndpointTable {
     const messages: string[] = [];
     const parsed = guarded(() => parseService(service, messages), messages);
     this.#setWarnings("Service", namespaceOf(service), nameOf(service), messages);
-    if (parsed !== null) this.#entry(key).service = parsed;
+    // The parsed key, not `key`, goes into the map: one string per Service for the map, the
+    // Service and its slices' serviceKey (V8 folds equal strings used as keys into one).
+    if (parsed !== null) this.#entry(parsed.key).service = parsed;
     else this.#update(key, (e) => e.service = undefined);
     this.#markDirty(key);
   }
@@ -322,7 +324,7 @@ export class EndpointTable {
     this.#setWarnings("EndpointSlice", namespaceOf(slice), nameOf(slice), messages);
     this.#removeSlice(id);
     if (parsed === null) return;
-    this.#slices.set(id, parsed);
+    this.#slices.set(parsed.id, parsed);
     const entry = this.#entry(parsed.serviceKey);
     const group = slicesOf(entry);
     if (group.length === 0) {
