@@ -17,15 +17,15 @@ import type {
   V1ServicePort,
 } from "@kubernetes/client-node";
 import { LABEL_SERVICE_NAME, type ParsedSlice } from "./endpoints.ts";
-import type { ParsedService } from "./service_port.ts";
+import { clusterIPOf, type ParsedService } from "./service_port.ts";
 import type { Endpoint, IPFamily } from "./types.ts";
 
 const FAMILIES: readonly IPFamily[] = ["IPv4", "IPv6"];
 
 /** A Service that `parseService` turns back into `parsed`. */
 export function serviceObjectOf(parsed: ParsedService): V1Service {
-  const families = FAMILIES.filter((f) => parsed.clusterIPs[f] !== null);
-  const clusterIPs = families.map((f) => parsed.clusterIPs[f] as string);
+  const families = FAMILIES.filter((f) => clusterIPOf(parsed, f) !== null);
+  const clusterIPs = families.map((f) => clusterIPOf(parsed, f) as string);
   const externalIPs = [...parsed.externalIPs.IPv4, ...parsed.externalIPs.IPv6];
   // eTP Local counts on a ClusterIP Service whose external IPs were all invalid; a blank entry
   // keeps that (the model skips blank external IPs without a warning).

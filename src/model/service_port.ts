@@ -47,8 +47,13 @@ export interface ParsedService {
   readonly namespace: string;
   /** Name. */
   readonly name: string;
-  /** The ClusterIP per family, or null when the Service has none (or an invalid one). */
-  readonly clusterIPs: ByFamily<string | null>;
+  /**
+   * The IPv4 ClusterIP, or null when the Service has none (or an invalid one). Two fields, not a
+   * per-family pair: one object fewer per Service (see {@linkcode clusterIPOf}).
+   */
+  readonly clusterIPv4: string | null;
+  /** The IPv6 ClusterIP, or null. */
+  readonly clusterIPv6: string | null;
   /** The Service type. */
   readonly serviceType: ServiceType;
   /** Valid ports, deduplicated by (name, protocol) with the last one winning, as upstream. */
@@ -134,7 +139,12 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
     warnings.push(`Ignoring Service with unknown type ${JSON.stringify(rawType)}`);
     return null;
   }
-  const serviceType: ServiceType = rawType;
+  // The literal, not the decoded text: JSON.parse gives each "LoadBalancer" its own string.
+  const serviceType: ServiceType = rawType === "ClusterIP"
+    ? "ClusterIP"
+    : rawType === "NodePort"
+    ? "NodePort"
+    : "LoadBalancer";
   // Upstream's IsServiceIPSet looks at spec.clusterIP only, whatever clusterIPs says.
   if (spec.clusterIP === undefined || spec.clusterIP === "" || spec.clusterIP === "None") {
     return null;
@@ -196,7 +206,8 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
     key: flat(namespace, "/", name),
     namespace,
     name,
-    clusterIPs,
+    clusterIPv4: clusterIPs.IPv4,
+    clusterIPv6: clusterIPs.IPv6,
     serviceType,
     ports: parsePorts(spec.ports ?? [], warnings),
     externalIPs,
@@ -207,6 +218,11 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
     internalPolicyLocal,
     externalPolicyLocal,
   };
+}
+
+/** The ClusterIP of `svc` in `family`, or null when it has none. */
+export function clusterIPOf(svc: ParsedService, family: IPFamily): string | null {
+  return family === "IPv4" ? svc.clusterIPv4 : svc.clusterIPv6;
 }
 
 /** Upstream `GetClusterIPByFamily`, plus validation of the chosen address. */
@@ -381,7 +397,7 @@ class PortBase implements ServicePortBase {
     return this.#svc.serviceType;
   }
   get clusterIP(): string {
-    return this.#svc.clusterIPs[this.family] ?? "";
+    return clusterIPOf(this.#svc, this.family) ?? "";
   }
   get port(): number {
     return this.#spec.port;
@@ -429,6 +445,6 @@ class PortBase implements ServicePortBase {
  * the Service has no ClusterIP of that family.
  */
 export function servicePortBases(svc: ParsedService, family: IPFamily): ServicePortBase[] {
-  if (svc.clusterIPs[family] === null) return [];
+  if (clusterIPOf(svc, family) === null) return [];
   return svc.ports.map((p) => new PortBase(svc, p, family));
 }
