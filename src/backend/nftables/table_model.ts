@@ -124,8 +124,14 @@ export class TableModel {
    * held at 10k × 10).
    */
   #ports: readonly ServicePort[] = [];
-  /** Set or map name → key → claims on the text after the key. */
+  /** Map name → key → claims on the text after the key. */
   readonly #elements = new Map<string, Map<string, Claims<string>>>();
+  /**
+   * Set name → element → how many claim it. A set's element has no value, so every claimant
+   * writes the same and no owner needs keeping: a count instead of a claim object per element
+   * (11k of them at 10k Services, mostly ClusterIPs that every port of a Service claims).
+   */
+  readonly #members = new Map<string, Map<string, number>>();
   /** Pick family → destination key → claims on its endpoint list. */
   readonly #lists = new Map<PickFamily, Map<string, Claims<Endpoints>>>();
   /** Per-service chain name → claims on the chain. */
@@ -139,7 +145,9 @@ export class TableModel {
     this.#ctx = ctx;
     this.#ctxKey = contextKey(ctx);
     this.#skeleton = skeleton(ctx);
-    for (const name of this.#skeleton.sets.keys()) this.#elements.set(name, new Map());
+    for (const [name, set] of this.#skeleton.sets) {
+      (set.kind === "set" ? this.#members : this.#elements).set(name, new Map());
+    }
     for (const family of PICK_FAMILIES) this.#lists.set(family, new Map());
   }
 
@@ -239,6 +247,7 @@ export class TableModel {
 
     const skeletonSets = this.#skeleton.sets;
     const claimed = this.#elements;
+    const members = this.#members;
     const lists = this.#lists;
     const elements = function* (name: string): Generator<readonly [string, string]> {
       const set = skeletonSets.get(name);
@@ -247,6 +256,9 @@ export class TableModel {
         for (const [key, claims] of claimed.get(name) ?? []) {
           const rest = winner(claims);
           if (rest !== undefined && !set.elements.has(key)) yield [key, rest];
+        }
+        for (const key of members.get(name)?.keys() ?? []) {
+          if (!set.elements.has(key)) yield [key, ""];
         }
       }
       for (const [key, endpoints] of listsOfMap.get(name) ?? []) {
@@ -283,7 +295,7 @@ export class TableModel {
         const key = c.keys[i]!;
         let seen = before.get(ns);
         if (seen === undefined) before.set(ns, seen = new Map());
-        if (!seen.has(key)) seen.set(key, winner(this.#elements.get(ns)?.get(key)));
+        if (!seen.has(key)) seen.set(key, this.#elementWinner(ns, key));
       }
       for (const { family, key } of c.lists) {
         let seen = listsBefore.get(family);
@@ -338,10 +350,9 @@ export class TableModel {
       this.#resize(family, n, delta);
     };
     for (const [ns, keys] of before) {
-      const claims = this.#elements.get(ns);
-      if (claims === undefined) continue;
+      if (!this.#elements.has(ns) && !this.#members.has(ns)) continue;
       for (const [key, was] of keys) {
-        const now = winner(claims.get(key));
+        const now = this.#elementWinner(ns, key);
         if (now === was) continue;
         if (was !== undefined) push(deletes, ns, () => []).push(key);
         if (now !== undefined) push(adds, ns, () => new Map()).set(key, now);
@@ -457,10 +468,23 @@ export class TableModel {
     else this.#mapSizes.set(map, size);
   }
 
+  /** The text after `key` in set or map `ns` ("" for a set), or undefined when not there. */
+  #elementWinner(ns: string, key: string): string | undefined {
+    const members = this.#members.get(ns);
+    if (members === undefined) return winner(this.#elements.get(ns)?.get(key));
+    return members.has(key) ? "" : undefined;
+  }
+
   #claim(sp: ServicePort, c: Contribution): void {
     for (let i = 0; i < c.sets.length; i++) {
+      const key = c.keys[i]!;
+      const members = this.#members.get(c.sets[i]!);
+      if (members !== undefined) {
+        members.set(key, (members.get(key) ?? 0) + 1);
+        continue;
+      }
       const map = this.#elements.get(c.sets[i]!);
-      if (map !== undefined) addClaim(map, c.keys[i]!, sp, c.rests[i]!);
+      if (map !== undefined) addClaim(map, key, sp, c.rests[i]!);
     }
     for (const list of c.lists) {
       addClaim(this.#lists.get(list.family)!, list.key, sp, list.endpoints);
@@ -470,8 +494,17 @@ export class TableModel {
 
   #unclaim(sp: ServicePort, c: Contribution): void {
     for (let i = 0; i < c.sets.length; i++) {
+      const key = c.keys[i]!;
+      const members = this.#members.get(c.sets[i]!);
+      if (members !== undefined) {
+        // Claims and unclaims come from the same contribution, so the counts match exactly.
+        const left = (members.get(key) ?? 0) - 1;
+        if (left > 0) members.set(key, left);
+        else members.delete(key);
+        continue;
+      }
       const map = this.#elements.get(c.sets[i]!);
-      if (map !== undefined) removeClaim(map, c.keys[i]!, sp);
+      if (map !== undefined) removeClaim(map, key, sp);
     }
     for (const list of c.lists) removeClaim(this.#lists.get(list.family)!, list.key, sp);
     for (const chain of c.chains) removeClaim(this.#chains, chain.name, sp);

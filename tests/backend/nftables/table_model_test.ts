@@ -268,3 +268,37 @@ Deno.test("TableModel.advance() returns null when node facts change", () => {
   );
   assert.equal(model.advance(table.snapshot().v4, DEFAULT_OPTIONS), null);
 });
+
+Deno.test("TableModel.advance() keeps a ClusterIP in cluster-ips while one of its ports is left", () => {
+  const svcWith = (...ports: ReturnType<typeof servicePort>[]) =>
+    makeService("ns1", "svc1", (s) => {
+      setClusterIPs(s, "172.30.0.41");
+      s.spec.ports = ports;
+    });
+  const both = svcWith(servicePort("p80", 80), servicePort("dns", 53, { protocol: "UDP" }));
+  const one = svcWith(servicePort("p80", 80));
+  const table = tableOf({ services: [both], slices: [] });
+  const model = TableModel.build(table.snapshot().v4, DEFAULT_OPTIONS);
+  const kernel: SimKernel = new Map();
+  applyTransaction(kernel, replaceTransaction(model.toRuleset()));
+  const clusterIPLines = (lines: Iterable<string>) =>
+    [...lines].filter((l) => l.includes("cluster-ips") && l.includes("element"));
+
+  table.onServiceUpdate(both, one);
+  let snapshot = table.snapshot().v4;
+  let tx = model.advance(snapshot, DEFAULT_OPTIONS);
+  assert.ok(tx !== null);
+  assert.deepEqual(clusterIPLines(tx.lines), []);
+  applyTransaction(kernel, tx.lines);
+  assertMatchesFresh(kernel, model, snapshot);
+
+  table.onServiceDelete(one);
+  snapshot = table.snapshot().v4;
+  tx = model.advance(snapshot, DEFAULT_OPTIONS);
+  assert.ok(tx !== null);
+  assert.deepEqual(clusterIPLines(tx.lines), [
+    "delete element ip kube-proxy cluster-ips { 172.30.0.41 }",
+  ]);
+  applyTransaction(kernel, tx.lines);
+  assertMatchesFresh(kernel, model, snapshot);
+});
