@@ -17,7 +17,7 @@ import type {
   V1ServicePort,
 } from "@kubernetes/client-node";
 import { LABEL_SERVICE_NAME, type ParsedSlice } from "./endpoints.ts";
-import { clusterIPOf, type ParsedService } from "./service_port.ts";
+import { clusterIPOf, type ParsedService, serviceNameOf } from "./service_port.ts";
 import type { Endpoint, IPFamily } from "./types.ts";
 
 const FAMILIES: readonly IPFamily[] = ["IPv4", "IPv6"];
@@ -49,7 +49,7 @@ export function serviceObjectOf(parsed: ParsedService): V1Service {
     ...(p.nodePort === 0 ? {} : { nodePort: p.nodePort }),
   }));
   return {
-    metadata: { namespace: parsed.namespace, name: parsed.name },
+    metadata: { namespace: parsed.namespace, name: serviceNameOf(parsed) },
     spec: {
       type: parsed.serviceType,
       clusterIP: clusterIPs[0] ?? "",

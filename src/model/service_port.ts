@@ -43,10 +43,8 @@ export type ByFamily<T> = { readonly IPv4: T; readonly IPv6: T };
 export interface ParsedService {
   /** `namespace/name`. */
   readonly key: string;
-  /** Namespace. */
+  /** Namespace. The name is not kept apart from `key`: see {@linkcode serviceNameOf}. */
   readonly namespace: string;
-  /** Name. */
-  readonly name: string;
   /**
    * The IPv4 ClusterIP, or null when the Service has none (or an invalid one). Two fields, not a
    * per-family pair: one object fewer per Service (see {@linkcode clusterIPOf}).
@@ -198,14 +196,13 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
       );
       sessionAffinity = DEFAULT_AFFINITY;
     } else {
-      sessionAffinity = Object.freeze({ timeoutSeconds: t });
+      sessionAffinity = affinityWithTimeout(t);
     }
   }
 
   return {
     key: flat(namespace, "/", name),
     namespace,
-    name,
     clusterIPv4: clusterIPs.IPv4,
     clusterIPv6: clusterIPs.IPv6,
     serviceType,
@@ -218,6 +215,23 @@ export function parseService(svc: V1Service, warnings: string[]): ParsedService 
     internalPolicyLocal,
     externalPolicyLocal,
   };
+}
+
+/** The Service's name: its key after the namespace (one string fewer per Service). */
+export function serviceNameOf(svc: ParsedService): string {
+  return svc.key.slice(svc.namespace.length + 1);
+}
+
+/** One shared frozen setting per timeout: most Services with affinity use one of a few. */
+const affinityByTimeout = new Map<number, SessionAffinity>();
+
+function affinityWithTimeout(timeoutSeconds: number): SessionAffinity {
+  let affinity = affinityByTimeout.get(timeoutSeconds);
+  if (affinity === undefined) {
+    affinity = Object.freeze({ timeoutSeconds });
+    affinityByTimeout.set(timeoutSeconds, affinity);
+  }
+  return affinity;
 }
 
 /** The ClusterIP of `svc` in `family`, or null when it has none. */
@@ -369,7 +383,7 @@ class PortBase implements ServicePortBase {
     // An unnamed port's key is the Service's own (one string for both).
     const key = spec.portName === ""
       ? svc.key
-      : servicePortKey(svc.namespace, svc.name, spec.portName);
+      : servicePortKey(svc.namespace, serviceNameOf(svc), spec.portName);
     this.id = flat(key, "/", spec.protocol);
     this.key = key;
     this.family = family;
@@ -385,7 +399,7 @@ class PortBase implements ServicePortBase {
     return this.#svc.namespace;
   }
   get name(): string {
-    return this.#svc.name;
+    return serviceNameOf(this.#svc);
   }
   get portName(): string {
     return this.#spec.portName;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { V1Service } from "@kubernetes/client-node";
 import {
   parseService,
+  serviceNameOf,
   type ServicePortBase,
   servicePortBases,
   servicePortKey,
@@ -465,4 +466,28 @@ Deno.test("parseService() shares one copy of equal port lists, never another Ser
   const nodePort = portsOf("np", [servicePort("http", 80, { nodePort: 30080 })]);
   assert.deepEqual(nodePort?.map((p) => p.nodePort), [30080]);
   assert.notEqual(nodePort, portsOf("np2", [servicePort("http", 80, { nodePort: 30081 })]));
+});
+
+Deno.test("parseService() shares one affinity setting per timeout and keeps the name in the key", () => {
+  const parse = (name: string, timeoutSeconds: number) =>
+    parseService(
+      makeService("ns1", name, (s) => {
+        setClusterIPs(s, "172.30.0.41");
+        s.spec.ports = [servicePort("http", 80)];
+        s.spec.sessionAffinity = "ClientIP";
+        s.spec.sessionAffinityConfig = { clientIP: { timeoutSeconds } };
+      }),
+      [],
+    );
+  const a = parse("a", 60);
+  const b = parse("b", 60);
+  const c = parse("c", 61);
+  assert.ok(a !== null && b !== null && c !== null);
+  assert.deepEqual(a.sessionAffinity, { timeoutSeconds: 60 });
+  assert.equal(a.sessionAffinity, b.sessionAffinity);
+  assert.deepEqual(c.sessionAffinity, { timeoutSeconds: 61 });
+  assert.ok(Object.isFrozen(a.sessionAffinity));
+  assert.equal(serviceNameOf(a), "a");
+  const port = only(servicePortBases(a, "IPv4"), "a");
+  assert.deepEqual([port.namespace, port.name, port.key], ["ns1", "a", "ns1/a:http"]);
 });
