@@ -5,8 +5,8 @@
  *   nftables model): the build's garbage is returned before the next step allocates on top of
  *   it. At 10k Services each of those builds leaves 10–15 MiB of dead objects that V8 would
  *   otherwise collect only later, and the two together set the peak of the first sync;
- * - after routine work (a sync, a state-file write) and every 1024 service ports of a whole
- *   nftables model, once the heap has grown by {@linkcode TRIM_MIN_GROWTH_BYTES} (or
+ * - after routine work (a sync, a state-file write, each LIST page applied) and every 1024
+ *   service ports of a whole nftables model, once the heap has grown by {@linkcode TRIM_MIN_GROWTH_BYTES} (or
  *   {@linkcode TRIM_GROWTH_RATIO} of what was live) since the last collection: V8, even in
  *   memory-saver mode, lets the old generation grow by ~8–12 MiB of promoted garbage before it
  *   collects (a sync's objects live across the tool's run and get promoted). A full collection

@@ -14,6 +14,7 @@
 
 import type { V1EndpointSlice, V1Node, V1Service } from "@kubernetes/client-node";
 import type { Logger } from "../log.ts";
+import { heapReclaimer } from "../reclaim.ts";
 import type { SavedObjects, SyncSource } from "../model/mod.ts";
 import {
   type ClusterState,
@@ -125,6 +126,12 @@ export interface ClusterSourceDeps {
   readonly random: () => number;
   readonly log: Logger;
   readonly stateFs: StateFs;
+  /**
+   * Called after each LIST page was applied to the table. Default: {@linkcode heapReclaimer}'s
+   * `trim`: V8 lets the garbage of several pages pile up before it collects (at 10k × 10 the
+   * LIST's peak was 87–91 MiB bundled with it left to V8, 79–81 with a trim per page).
+   */
+  readonly trim?: () => void;
 }
 
 const TYPES: readonly ResourceType[] = [SERVICES, ENDPOINT_SLICES, NODES];
@@ -138,6 +145,7 @@ const CHANGE_KIND: Record<SyncSource, SourceChangeKind> = {
 export class ApiClusterSource implements ClusterSource {
   readonly #settings: ClusterSourceSettings;
   readonly #deps: ClusterSourceDeps;
+  readonly #trim: () => void;
   readonly #stores = new Map<SyncSource, VersionStore<KubeObject>>();
   /** This node's Node object: the one object kept whole (healthz reads it). */
   #node: V1Node | null = null;
@@ -157,6 +165,7 @@ export class ApiClusterSource implements ClusterSource {
   constructor(settings: ClusterSourceSettings, deps: ClusterSourceDeps) {
     this.#settings = settings;
     this.#deps = deps;
+    this.#trim = deps.trim ?? (() => void heapReclaimer.trim());
     for (const type of TYPES) this.#stores.set(type.source, new VersionStore());
     this.#saver = settings.stateFile === "" ? null : new StateSaver(
       settings.stateFile,
@@ -245,6 +254,7 @@ export class ApiClusterSource implements ClusterSource {
         hooks: {
           apply: (changes) => this.#apply(type.source, changes),
           listed: () => this.#listed(type.source),
+          pageApplied: this.#trim,
           health: (error) => this.#reportHealth(type.source, error),
         },
       },

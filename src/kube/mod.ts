@@ -167,6 +167,11 @@ export interface KubeSourceDeps {
    * @default DENO_STATE_FS
    */
   readonly stateFs?: StateFs;
+  /**
+   * Called after each LIST page was applied to the table.
+   * @default the program's heap trim (see `ClusterSourceDeps.trim`)
+   */
+  readonly trim?: () => void;
 }
 
 /** A running source plus what it holds open; stop() releases everything. */
@@ -240,6 +245,7 @@ export async function createClusterSource(
     random: deps.random ?? Math.random,
     log: deps.log,
     stateFs: deps.stateFs ?? DENO_STATE_FS,
+    ...(deps.trim === undefined ? {} : { trim: deps.trim }),
   });
   return new OwningClusterSource(source, transport);
 }

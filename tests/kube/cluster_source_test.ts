@@ -369,6 +369,28 @@ Deno.test("ClusterSource pages through LISTs with limit and continue", async () 
   });
 });
 
+Deno.test("ClusterSource asks for a heap trim after each LIST page it applied", async () => {
+  await withApi(async (api) => {
+    seed(api, 20);
+    const t = await makeSource(api, { pageSize: 7 });
+    try {
+      await t.source.start();
+      const lists = api.requests.filter((r) => !r.watch);
+      // 20 Services and 20 slices in pages of 7, and the Node: 3 + 3 + 1 pages.
+      assert.equal(lists.length, 7);
+      assert.equal(t.trims.length, lists.length);
+      // Each trim comes after its page's objects reached the table, never before any did.
+      assert.ok(t.trims.every((n, i) => n > 0 && n >= (t.trims[i - 1] ?? 0)), `${t.trims}`);
+      // The last one after the last page: every object was in the table by then.
+      const adds = (events: readonly string[]) => events.filter((e) => e.startsWith("add ")).length;
+      assert.equal(adds(t.table.events.slice(0, t.trims.at(-1))), 41);
+      assert.equal(adds(t.table.events), 41);
+    } finally {
+      await t.source.stop();
+    }
+  });
+});
+
 Deno.test("ClusterSource lists again in one page when a continue token expires", async () => {
   await withApi(async (api) => {
     seed(api, 20);
