@@ -222,7 +222,10 @@ export function serviceNameOf(svc: ParsedService): string {
   return svc.key.slice(svc.namespace.length + 1);
 }
 
-/** One shared frozen setting per timeout: most Services with affinity use one of a few. */
+/**
+ * One shared frozen setting per timeout: most Services with affinity use one of a few. Bounded:
+ * only valid timeouts (1 s to a day) get here.
+ */
 const affinityByTimeout = new Map<number, SessionAffinity>();
 
 function affinityWithTimeout(timeoutSeconds: number): SessionAffinity {
