@@ -22,7 +22,8 @@ import {
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
 } from "./chain_names.ts";
-import { commentArg, restoreChunks } from "./render.ts";
+import { commentArg } from "./render.ts";
+import { lineChunks } from "../line_chunks.ts";
 
 /** Wait up to 5 s for the xtables lock (upstream's `-w 5`). */
 export const WAIT_ARGS: readonly string[] = ["-w", "5"];
@@ -52,23 +53,30 @@ export function familyTools(family: IPFamily): FamilyTools {
 }
 
 /**
- * Runs `iptables-restore` / `ip6tables-restore` with `lines` streamed to stdin. Resolves when the
- * whole input was committed; otherwise throws {@linkcode ApplyError} (nothing of it applied).
+ * Runs `iptables-restore` / `ip6tables-restore` with `lines` streamed to stdin, made as the tool
+ * reads them. Resolves with the bytes written once the whole input was committed; otherwise
+ * throws {@linkcode ApplyError} (nothing of it applied). `lines` is read again for the error's
+ * excerpt, so it must give the same lines each time (a `RestoreInput` does).
  */
 export async function restore(
   runner: CommandRunner,
   family: IPFamily,
-  lines: readonly string[],
+  lines: Iterable<string>,
   timeoutMs: number = DEFAULT_TIMEOUT_MS,
-): Promise<void> {
+): Promise<number> {
   const tool = familyTools(family).restore;
-  const result = await run(runner, family, tool, RESTORE_ARGS, {
-    stdin: restoreChunks(lines),
-    timeoutMs,
-  });
+  let bytes = 0;
+  const chunks = function* (): Generator<string> {
+    for (const chunk of lineChunks(lines)) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  };
+  const result = await run(runner, family, tool, RESTORE_ARGS, { stdin: chunks(), timeoutMs });
   if (result.code !== 0 || result.timedOut) {
     throw new ApplyError(restoreFailureMessage(tool, family, result, lines), family);
   }
+  return bytes;
 }
 
 /**
@@ -79,7 +87,7 @@ export function restoreFailureMessage(
   tool: string,
   family: IPFamily,
   result: CommandResult,
-  lines: readonly string[],
+  lines: Iterable<string>,
 ): string {
   if (result.timedOut) {
     return `${tool} did not finish within the apply timeout for ${family} and was killed; ` +
@@ -97,15 +105,23 @@ export function restoreFailureMessage(
 }
 
 /** Lines `lineNo`±`context` (1-based), numbered, the named one marked with `>`. */
-export function excerpt(lines: readonly string[], lineNo: number, context = 3): string {
+export function excerpt(lines: Iterable<string>, lineNo: number, context = 3): string {
   const from = Math.max(1, lineNo - context);
-  const to = Math.min(lines.length, lineNo + context);
-  const width = String(to).length;
-  const out: string[] = [];
-  for (let n = from; n <= to; n++) {
-    out.push(`${n === lineNo ? ">" : " "} ${String(n).padStart(width)} | ${lines[n - 1] ?? ""}`);
+  // Read only up to the window: the input may be made as it is read.
+  const window: string[] = [];
+  let n = 0;
+  for (const line of lines) {
+    n++;
+    if (n > lineNo + context) break;
+    if (n >= from) window.push(line);
   }
-  return out.join("\n");
+  const to = from + window.length - 1;
+  const width = String(Math.max(to, from)).length;
+  return window
+    .map((line, i) =>
+      `${from + i === lineNo ? ">" : " "} ${String(from + i).padStart(width)} | ${line}`
+    )
+    .join("\n");
 }
 
 /** Runs `iptables-save -t table` and returns the names of the chains in it. */
@@ -396,27 +412,31 @@ export async function ensureKubeletChain(
  * rewrite, the whole table (seconds at 10k services).
  */
 export function withJumpRules(
-  lines: readonly string[],
+  lines: Iterable<string>,
   rules: readonly JumpRule[],
-): readonly string[] {
+): Iterable<string> {
   if (rules.length === 0) return lines;
-  const inserts = new Map<string, string[]>();
+  const byTable = new Map<string, string[]>();
   for (const rule of rules) {
     const line = ["-I", rule.from, "1", ...jumpRuleSpec(rule).map(restoreWord)].join(" ");
-    inserts.set(rule.table, [...(inserts.get(rule.table) ?? []), line]);
+    byTable.set(rule.table, [...(byTable.get(rule.table) ?? []), line]);
   }
-  const out: string[] = [];
-  let table: string | null = null;
-  for (const line of lines) {
-    if (line.startsWith("*")) table = line.slice(1);
-    else if (line === "COMMIT" && table !== null) {
-      out.push(...(inserts.get(table) ?? []));
-      inserts.delete(table);
-    }
-    out.push(line);
-  }
-  for (const [name, extra] of inserts) out.push(`*${name}`, ...extra, "COMMIT");
-  return out;
+  // Re-readable, as `lines` is: a failed restore's message reads the input again.
+  return {
+    *[Symbol.iterator](): Generator<string> {
+      const inserts = new Map(byTable);
+      let table: string | null = null;
+      for (const line of lines) {
+        if (line.startsWith("*")) table = line.slice(1);
+        else if (line === "COMMIT" && table !== null) {
+          yield* inserts.get(table) ?? [];
+          inserts.delete(table);
+        }
+        yield line;
+      }
+      for (const [name, extra] of inserts) yield* [`*${name}`, ...extra, "COMMIT"];
+    },
+  };
 }
 
 /** One argument as restore input spells it: quoted when it holds spaces (comments). */

@@ -77,8 +77,8 @@ interface CachedPort {
   readonly chains: ServicePortChains;
   /** {@linkcode ChainName.order} of the four names. */
   readonly order: number;
-  /** The chains of `allReachableEndpoints`, in its order; made on first use. */
-  endpoints?: readonly ChainName[];
+  /** The chain names of `allReachableEndpoints`, in its order; made on first use. */
+  endpoints?: readonly string[];
 }
 
 // Cached per ServicePort object rather than per Endpoint: a weak map with 100k entries makes
@@ -127,30 +127,29 @@ export interface ChainName {
 }
 
 /**
- * The `KUBE-SEP-…` chains of `sp.allReachableEndpoints`, in that order (cached per service
- * port object).
+ * The `KUBE-SEP-…` chain names of `sp.allReachableEndpoints`, in that order (cached per service
+ * port object, so kept as long as the port: 100k names at 10k Services). Names only: a
+ * {@linkcode ChainName} object per endpoint, its order boxed as a heap number, cost ~55 bytes
+ * more each, and the renderer reads the order back from the name when it sorts.
  */
-export function endpointChains(sp: ServicePort): readonly ChainName[] {
+export function endpointChains(sp: ServicePort): readonly string[] {
   const entry = cachedPort(sp);
   if (entry.endpoints === undefined) {
     // endpointChainInput(sp, ep) is the port's input followed by `ip:port`; the port's part is
     // at hand (a test checks the two agree).
     const input = entry.input;
-    entry.endpoints = sp.allReachableEndpoints.map((ep) => {
-      const { suffix, order } = hashed(input + ep.ipPort);
-      return { name: chainName(SEP_PREFIX, suffix), order };
-    });
+    entry.endpoints = sp.allReachableEndpoints.map((ep) =>
+      chainName(SEP_PREFIX, hashed(input + ep.ipPort).suffix)
+    );
   }
   return entry.endpoints;
 }
 
 /**
- * The `KUBE-SEP-…` chain of endpoint `ep` of service port `sp`, with its sort number: from
- * {@linkcode endpointChains} when `ep` is one of the port's reachable endpoints.
+ * The `KUBE-SEP-…` chain of endpoint `ep` of service port `sp`, with its sort number, hashed on
+ * each call (renders take a port's reachable endpoints from {@linkcode endpointChains}).
  */
 export function endpointChain(sp: ServicePort, ep: Endpoint): ChainName {
-  const at = sp.allReachableEndpoints.indexOf(ep);
-  if (at >= 0) return endpointChains(sp)[at]!;
   const { suffix, order } = hashed(endpointChainInput(sp, ep));
   return { name: chainName(SEP_PREFIX, suffix), order };
 }

@@ -28,7 +28,6 @@ import {
   type ServicePort,
 } from "../../model/mod.ts";
 import {
-  type ChainName,
   endpointChain,
   endpointChains,
   isServiceChainName,
@@ -44,6 +43,7 @@ import {
   servicePortChainOrder,
   servicePortChains,
 } from "./chain_names.ts";
+import { type ChainBlock, RestoreInput, type RestoreSection } from "./restore_input.ts";
 
 /** Above this many endpoints (all service ports together) comments on SVC/SEP rules are dropped. */
 export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
@@ -127,13 +127,18 @@ export interface IptablesRenderState {
 export interface IptablesRenderResult {
   /** The family rendered. */
   readonly family: IPFamily;
-  /** `skipped`: partial with nothing to change; `lines` is empty and nothing needs applying. */
+  /** `skipped`: partial with nothing to change; `input` is empty and nothing needs applying. */
   readonly kind: "full" | "partial" | "skipped";
-  /** The restore input, one line per element, without newlines. */
+  /**
+   * The restore input, made line by line as it is read (the backend streams it to the tool):
+   * nothing holds a large input's text whole.
+   */
+  readonly input: RestoreInput;
+  /** The restore input as an array of lines without newlines, made on each read (dry runs, tests). */
   readonly lines: readonly string[];
-  /** `-A` lines in `lines`. */
+  /** `-A` lines in the input. */
   readonly rulesWritten: number;
-  /** Bytes of the restore input (`restoreText(lines).length`). */
+  /** Bytes of the restore input (`restoreText(lines).length`), counted by making it on each read. */
   readonly bytes: number;
   /** nat chains deleted by this render (`-X`). */
   readonly deletedChains: readonly string[];
@@ -157,14 +162,6 @@ export interface TopRules {
   readonly natServices: readonly string[];
   /** nat KUBE-NODEPORTS: NodePort dispatch. */
   readonly natNodePorts: readonly string[];
-}
-
-/** A per-service or fixed nat chain with its rules (empty for chains being deleted). */
-interface ChainBlock {
-  readonly name: string;
-  /** {@linkcode chainSortKey} of `name`, when the renderer already knows it. */
-  readonly sortKey?: number;
-  readonly rules: readonly string[];
 }
 
 const NONE: readonly string[] = Object.freeze([]);
@@ -294,17 +291,14 @@ export function renderIptables(input: IptablesRenderInput): IptablesRenderResult
     return skippedResult(family, state, localhostNodePorts);
   }
 
-  const out = new Output();
-  const filterChains = written.filter((c) => c.table === "filter");
+  const sections: RestoreSection[] = [];
+  const filterChains: ChainBlock[] = written.filter((c) => c.table === "filter");
   if (!partial) {
     // Sorted among the others, as in upstream's test layout; canaries only on full syncs.
     filterChains.splice(filterChains.length - 1, 0, topChain("filter", KUBE_PROXY_CANARY, NONE));
   }
   if (filterChains.length > 0) {
-    out.line("*filter");
-    for (const c of filterChains) out.line(chainLine(c.name));
-    for (const c of filterChains) out.rules(c.rules);
-    out.line("COMMIT");
+    sections.push({ table: "filter", chains: filterChains, deleted: NONE });
   }
 
   // nat: KUBE-NODEPORTS and KUBE-SERVICES first, then every other chain in name order.
@@ -319,36 +313,51 @@ export function renderIptables(input: IptablesRenderInput): IptablesRenderResult
   for (const name of deletedChains) blocks.push({ name, rules: NONE });
   sortByName(blocks);
   if (natFirst.length + blocks.length > 0) {
-    out.line("*nat");
-    for (const b of natFirst) out.line(chainLine(b.name));
-    for (const b of blocks) out.line(chainLine(b.name));
-    for (const b of natFirst) out.rules(b.rules);
-    for (const b of blocks) out.rules(b.rules);
-    for (const name of deletedChains) out.line(`-X ${name}`);
-    out.line("COMMIT");
+    sections.push({ table: "nat", chains: natFirst.concat(blocks), deleted: deletedChains });
   }
 
-  if (out.lines.length === 0) {
+  if (sections.length === 0) {
     // Only service ports without chains changed, and their top-level rules did not.
     return skippedResult(family, state, localhostNodePorts);
   }
 
   if (!partial) {
     // Upstream's canary watch polls the mangle table; create it in the same transaction.
-    out.line("*mangle");
-    out.line(chainLine(KUBE_PROXY_CANARY));
-    out.line("COMMIT");
+    sections.push({
+      table: "mangle",
+      chains: [{ name: KUBE_PROXY_CANARY, rules: NONE }],
+      deleted: NONE,
+    });
   }
 
-  return {
+  return renderResult({
     family,
     kind: partial ? "partial" : "full",
-    lines: out.lines,
-    rulesWritten: out.ruleCount,
-    bytes: out.bytes,
+    input: new RestoreInput(sections),
     deletedChains,
     state,
     localhostNodePorts,
+  });
+}
+
+/** The result of a render whose text is made only when asked for. */
+function renderResult(
+  fields: Omit<IptablesRenderResult, "lines" | "rulesWritten" | "bytes">,
+): IptablesRenderResult {
+  const input = fields.input;
+  return {
+    ...fields,
+    get lines(): readonly string[] {
+      return [...input];
+    },
+    get rulesWritten(): number {
+      return input.ruleCount;
+    },
+    get bytes(): number {
+      let n = 0;
+      for (const line of input) n += line.length + 1;
+      return n;
+    },
   };
 }
 
@@ -357,17 +366,17 @@ function skippedResult(
   state: IptablesRenderState,
   localhostNodePorts: boolean,
 ): IptablesRenderResult {
-  return {
+  return renderResult({
     family,
     kind: "skipped",
-    lines: NONE,
-    rulesWritten: 0,
-    bytes: 0,
+    input: EMPTY_INPUT,
     deletedChains: NONE,
     state,
     localhostNodePorts,
-  };
+  });
 }
+
+const EMPTY_INPUT = new RestoreInput([]);
 
 /** A top-level chain of one table with its rules. */
 interface TopChain extends ChainBlock {
@@ -385,29 +394,6 @@ function sameRules(a: readonly string[] | undefined, b: readonly string[]): bool
   if (a === undefined || a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/** The restore input as one string (for `--dry-run`, goldens and small payloads). */
-export function restoreText(lines: readonly string[]): string {
-  return lines.length === 0 ? "" : lines.join("\n") + "\n";
-}
-
-/**
- * The restore input in chunks of about `size` characters, for streaming to the tool's stdin
- * without building the whole text (large clusters have hundreds of thousands of lines).
- */
-export function* restoreChunks(lines: readonly string[], size = 64 * 1024): Generator<string> {
-  let start = 0;
-  let length = 0;
-  for (let i = 0; i < lines.length; i++) {
-    length += (lines[i]?.length ?? 0) + 1;
-    if (length >= size) {
-      yield lines.slice(start, i + 1).join("\n") + "\n";
-      start = i + 1;
-      length = 0;
-    }
-  }
-  if (start < lines.length) yield lines.slice(start).join("\n") + "\n";
 }
 
 /** Upstream's mark for bit `bit` as the unit tests spell it: `0x4000` for bit 14. */
@@ -462,10 +448,6 @@ function isBareChar(c: number): boolean {
  */
 function flat(...parts: (string | number)[]): string {
   return parts.join("");
-}
-
-function chainLine(name: string): string {
-  return `:${name} - [0:0]`;
 }
 
 function byName(a: ChainBlock, b: ChainBlock): number {
@@ -610,23 +592,6 @@ function appendTop(into: { [K in keyof TopRules]: string[] }, from: TopRules): v
   for (const r of from.natNodePorts) into.natNodePorts.push(r);
 }
 
-/** Accumulates restore lines and their statistics. */
-class Output {
-  readonly lines: string[] = [];
-  ruleCount = 0;
-  bytes = 0;
-
-  line(text: string): void {
-    this.lines.push(text);
-    this.bytes += text.length + 1;
-  }
-
-  rules(rules: readonly string[]): void {
-    for (const r of rules) this.line(r);
-    this.ruleCount += rules.length;
-  }
-}
-
 /** `-s`/`-i` matches of a local-traffic detector (upstream `IfLocal` / `IfNotLocal`). */
 function detectorMatches(
   d: LocalTrafficDetector,
@@ -659,7 +624,8 @@ function renderServicePort(
 ): { top: TopRules; blocks: ChainBlock[] } {
   const chains = servicePortChains(sp);
   const proto = sp.protocol.toLowerCase();
-  const pm = `-m ${proto} -p ${proto}`;
+  // Flat: the port's endpoint chains keep it until their rules are made.
+  const pm = flat("-m ", proto, " -p ", proto);
   const spn = sp.key;
   const spnArg = commentArg(spn);
   const hasEndpoints = sp.hasAnyEndpoints;
@@ -828,7 +794,7 @@ function renderServicePort(
     if (hasExternal) rules.push(`-A ${chains.ext} -j ${externalPolicyChain}`);
     blocks.push({
       name: chains.ext,
-      rules,
+      rules: kept(rules),
       sortKey: Group.Ext * GROUP_UNIT + servicePortChainOrder(sp),
     });
   }
@@ -852,7 +818,7 @@ function renderServicePort(
     );
     blocks.push({
       name: chains.fw,
-      rules,
+      rules: kept(rules),
       sortKey: Group.Fw * GROUP_UNIT + servicePortChainOrder(sp),
     });
   }
@@ -860,39 +826,33 @@ function renderServicePort(
   // Each endpoint's chain, named once: the split and affinity rules mention it again.
   const reachable = sp.allReachableEndpoints;
   const seps = endpointChains(sp);
-  const sepOf = (endpoints: readonly Endpoint[], i: number): ChainName => {
+  const sepOf = (endpoints: readonly Endpoint[], i: number): string => {
     const ep = endpoints[i]!;
     if (endpoints === reachable) return seps[i]!;
     const at = reachable.indexOf(ep);
-    return at < 0 ? endpointChain(sp, ep) : seps[at]!;
+    return at < 0 ? endpointChain(sp, ep).name : seps[at]!;
   };
   const order = servicePortChainOrder(sp);
 
   if (usesCluster) {
-    const rules = internalChain === chains.svc ? internalMasq : [];
-    writeEndpointRules(rules, sp, spn, chains.svc, sp.clusterEndpoints, sepOf, ctx.largeCluster);
-    blocks.push({ name: chains.svc, rules, sortKey: Group.Svc * GROUP_UNIT + order });
+    const head = internalChain === chains.svc ? kept(internalMasq) : NONE;
+    const sortKey = Group.Svc * GROUP_UNIT + order;
+    blocks.push(
+      new DispatchChain(chains.svc, sortKey, head, sp, spn, sp.clusterEndpoints, sepOf, ctx),
+    );
   }
   if (usesLocal) {
-    const rules = internalChain === chains.svl ? internalMasq : [];
-    writeEndpointRules(rules, sp, spn, chains.svl, sp.localEndpoints, sepOf, ctx.largeCluster);
-    blocks.push({ name: chains.svl, rules, sortKey: Group.Svl * GROUP_UNIT + order });
+    const head = internalChain === chains.svl ? kept(internalMasq) : NONE;
+    const sortKey = Group.Svl * GROUP_UNIT + order;
+    blocks.push(
+      new DispatchChain(chains.svl, sortKey, head, sp, spn, sp.localEndpoints, sepOf, ctx),
+    );
   }
 
-  const sepComment = ctx.largeCluster ? "" : ` -m comment --comment ${spnArg}`;
-  for (let i = 0; i < reachable.length; i++) {
-    const ep = reachable[i]!;
-    const { name: sep, order: sepOrder } = seps[i]!;
-    const affinity = sp.sessionAffinity === null ? "" : ` -m recent --name ${sep} --set`;
-    blocks.push({
-      name: sep,
-      rules: [
-        // Hairpin: a pod reaching itself through the Service must be masqueraded.
-        flat("-A ", sep, sepComment, " -s ", ep.ip, " -j ", KUBE_MARK_MASQ),
-        flat("-A ", sep, sepComment, affinity, " ", pm, " -j DNAT --to-destination ", ep.ipPort),
-      ],
-      sortKey: Group.Sep * GROUP_UNIT + sepOrder,
-    });
+  if (reachable.length > 0) {
+    const sepComment = ctx.largeCluster ? "" : ` -m comment --comment ${spnArg}`;
+    const port = new PortEndpoints(sp, seps, sepComment, pm);
+    for (let i = 0; i < reachable.length; i++) blocks.push(new EndpointChain(port, i));
   }
 
   return {
@@ -922,6 +882,110 @@ function kept(rules: readonly string[]): readonly string[] {
   return rules.map((rule) => keptDecoder.decode(keptEncoder.encode(rule)));
 }
 
+/**
+ * A `KUBE-SVC-…`/`KUBE-SVL-…` chain, its rules made on each read: a full render holds one per
+ * service port until the restore has read them.
+ */
+class DispatchChain implements ChainBlock {
+  readonly name: string;
+  readonly sortKey: number;
+  readonly ruleCount: number;
+  readonly #head: readonly string[];
+  readonly #sp: ServicePort;
+  readonly #spn: string;
+  readonly #endpoints: readonly Endpoint[];
+  readonly #sepOf: (endpoints: readonly Endpoint[], i: number) => string;
+  readonly #largeCluster: boolean;
+
+  constructor(
+    name: string,
+    sortKey: number,
+    head: readonly string[],
+    sp: ServicePort,
+    spn: string,
+    endpoints: readonly Endpoint[],
+    sepOf: (endpoints: readonly Endpoint[], i: number) => string,
+    ctx: PortContext,
+  ) {
+    this.name = name;
+    this.sortKey = sortKey;
+    this.#head = head;
+    this.#sp = sp;
+    this.#spn = spn;
+    this.#endpoints = endpoints;
+    this.#sepOf = sepOf;
+    this.#largeCluster = ctx.largeCluster;
+    this.ruleCount = head.length + endpoints.length * (sp.sessionAffinity === null ? 1 : 2);
+  }
+
+  get rules(): readonly string[] {
+    const rules = [...this.#head];
+    writeEndpointRules(
+      rules,
+      this.#sp,
+      this.#spn,
+      this.name,
+      this.#endpoints,
+      this.#sepOf,
+      this.#largeCluster,
+    );
+    return rules;
+  }
+}
+
+/** What the `KUBE-SEP-…` chains of one service port share. */
+class PortEndpoints {
+  readonly sp: ServicePort;
+  /** The chains of `sp.allReachableEndpoints`, in its order. */
+  readonly seps: readonly string[];
+  /** ` -m comment --comment …`, or "" in large clusters. */
+  readonly comment: string;
+  /** `-m tcp -p tcp` (or the port's protocol). */
+  readonly pm: string;
+
+  constructor(sp: ServicePort, seps: readonly string[], comment: string, pm: string) {
+    this.sp = sp;
+    this.seps = seps;
+    this.comment = comment;
+    this.pm = pm;
+  }
+}
+
+/**
+ * A `KUBE-SEP-…` chain (hairpin masquerade, then DNAT), its two rules made on each read. A full
+ * render at 10k Services holds ~100k of them until the restore has read them, so each is two
+ * fields; everything else is its port's.
+ */
+class EndpointChain implements ChainBlock {
+  readonly #port: PortEndpoints;
+  readonly #i: number;
+
+  constructor(port: PortEndpoints, i: number) {
+    this.#port = port;
+    this.#i = i;
+  }
+
+  get name(): string {
+    return this.#port.seps[this.#i]!;
+  }
+
+  get ruleCount(): number {
+    return 2;
+  }
+
+  get rules(): readonly string[] {
+    const { sp, comment, pm } = this.#port;
+    const sep = this.name;
+    const ep = sp.allReachableEndpoints[this.#i]!;
+    const affinity = sp.sessionAffinity === null ? "" : ` -m recent --name ${sep} --set`;
+    return [
+      // Hairpin: a pod reaching itself through the Service must be masqueraded.
+      flat("-A ", sep, comment, " -s ", ep.ip, " -j ", KUBE_MARK_MASQ),
+      flat("-A ", sep, comment, affinity, " ", pm, " -j DNAT --to-destination ", ep.ipPort),
+    ];
+  }
+}
+
 /** Upstream `writeServiceToEndpointRules`: affinity checks first, then the random split. */
 function writeEndpointRules(
   rules: string[],
@@ -929,7 +993,7 @@ function writeEndpointRules(
   spn: string,
   chain: string,
   endpoints: readonly Endpoint[],
-  sepOf: (endpoints: readonly Endpoint[], i: number) => ChainName,
+  sepOf: (endpoints: readonly Endpoint[], i: number) => string,
   largeCluster: boolean,
 ): void {
   const comment = (ep: Endpoint) =>
@@ -938,7 +1002,7 @@ function writeEndpointRules(
   if (sp.sessionAffinity !== null) {
     const seconds = sp.sessionAffinity.timeoutSeconds;
     for (let i = 0; i < n; i++) {
-      const sep = sepOf(endpoints, i).name;
+      const sep = sepOf(endpoints, i);
       rules.push(
         flat(
           "-A ",
@@ -955,7 +1019,7 @@ function writeEndpointRules(
     }
   }
   for (let i = 0; i < n; i++) {
-    const sep = sepOf(endpoints, i).name;
+    const sep = sepOf(endpoints, i);
     const split = i < n - 1
       ? ` -m statistic --mode random --probability ${probability(n - i)}`
       : "";

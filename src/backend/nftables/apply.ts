@@ -9,30 +9,20 @@
 import type { IPFamily } from "../../model/mod.ts";
 import { CommandNotFoundError, type CommandResult, type CommandRunner } from "../../runner.ts";
 import { ApplyError } from "../backend.ts";
+import { LINE_CHUNK_SIZE, lineChunks } from "../line_chunks.ts";
 
 /** Kill a hung nft after this long unless the caller says otherwise. */
 export const DEFAULT_APPLY_TIMEOUT_MS = 60_000;
 
 /** Bytes per stdin write: large transactions are streamed, not joined into one string. */
-export const CHUNK_BYTES = 64 * 1024;
+export const CHUNK_BYTES = LINE_CHUNK_SIZE;
 
 /** Lines joined into newline-terminated chunks of about {@linkcode CHUNK_BYTES}. */
-export function* transactionChunks(
+export function transactionChunks(
   lines: Iterable<string>,
   size = CHUNK_BYTES,
 ): Generator<string> {
-  let chunk: string[] = [];
-  let length = 0;
-  for (const line of lines) {
-    chunk.push(line);
-    length += line.length + 1;
-    if (length >= size) {
-      yield chunk.join("\n") + "\n";
-      chunk = [];
-      length = 0;
-    }
-  }
-  if (chunk.length > 0) yield chunk.join("\n") + "\n";
+  return lineChunks(lines, size);
 }
 
 /** One error nft reported about its input. */

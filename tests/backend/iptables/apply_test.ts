@@ -174,7 +174,7 @@ Deno.test("withJumpRules() prepends missing jumps inside the transaction, in ups
   assert.equal(withJumpRules(lines, []), lines);
   const all = [...JUMP_RULES, ...KUBELET_JUMP_RULES];
   const out = withJumpRules(lines, all.filter((r) => r.from === "INPUT" || r.table === "nat"));
-  assert.deepEqual(out, [
+  assert.deepEqual([...out], [
     "*filter",
     ":KUBE-SERVICES - [0:0]",
     "-I INPUT 1 -m conntrack --ctstate NEW -m comment --comment " +

@@ -305,6 +305,26 @@ Deno.test("IptablesBackend.sync() shows the failing line, counts the failure and
   assert.equal(runner.calls.filter((c) => c.command === "ip6tables-restore").length, 0);
 });
 
+Deno.test("IptablesBackend.sync() quotes the failing line of a first sync as streamed, jump rules included", async () => {
+  // The input is made again for the message, with the jump rules the listings found missing.
+  const jumpLine = (stdin: string) => stdin.split("\n").findIndex((l) => l.startsWith("-I ")) + 1;
+  const { backend, runner, table } = setup((call) =>
+    call.command === "iptables-restore"
+      ? { code: 1, stderr: `iptables-restore: Error occurred at line: ${jumpLine(call.stdin!)}\n` }
+      : undefined
+  );
+  const error = await backend.sync({ snapshot: table.snapshot(), full: false })
+    .then(() => null, (e: unknown) => e);
+  assert.ok(error instanceof ApplyError);
+  const input = runner.calls.find((c) => c.command === "iptables-restore")!.stdin!.split("\n");
+  const n = jumpLine(input.join("\n"));
+  assert.ok(n > 3, "a jump rule after the first lines");
+  assert.ok(error.message.includes(`at line ${n} of its input:\n`));
+  assert.ok(error.message.includes(`> ${n} | ${input[n - 1]}`), error.message);
+  assert.ok(error.message.includes(`  ${n - 1} | ${input[n - 2]}`), error.message);
+  assert.ok(error.message.includes(`  ${n + 1} | ${input[n]}`), error.message);
+});
+
 Deno.test("IptablesBackend.sync() keeps syncing IPv6 when IPv4 fails, then throws the IPv4 error", async () => {
   const { backend, runner, table } = setup((call) =>
     call.command === "iptables-restore"

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  endpointChain,
   endpointChainName,
   endpointChains,
   hashSuffix,
@@ -71,7 +72,7 @@ Deno.test("endpointChains() names every reachable endpoint by the model's endpoi
   for (const cluster of GOLDEN_CLUSTERS) {
     for (const sp of snapshotOf(cluster).v4.servicePorts) {
       assert.deepEqual(
-        endpointChains(sp).map((c) => c.name),
+        endpointChains(sp),
         sp.allReachableEndpoints.map((ep) => "KUBE-SEP-" + hashSuffix(endpointChainInput(sp, ep))),
       );
     }
@@ -83,7 +84,7 @@ Deno.test("endpointChains() and servicePortChainOrder() order names as their str
   for (const cluster of GOLDEN_CLUSTERS) {
     for (const sp of snapshotOf(cluster).v4.servicePorts) {
       names.push({ name: servicePortChains(sp).svc, order: servicePortChainOrder(sp) });
-      names.push(...endpointChains(sp));
+      for (const ep of sp.allReachableEndpoints) names.push(endpointChain(sp, ep));
     }
   }
   const seps = names.filter((n) => n.name.startsWith("KUBE-SEP-"));

@@ -9,9 +9,9 @@ import {
   masqueradeMark,
   probability,
   renderIptables,
-  restoreChunks,
-  restoreText,
 } from "../../../src/backend/iptables/render.ts";
+import { restoreText } from "../../../src/backend/iptables/restore_input.ts";
+import { lineChunks } from "../../../src/backend/line_chunks.ts";
 import type { EndpointTable, ProxySnapshot, ServicePort } from "../../../src/model/mod.ts";
 import {
   makeEndpoint,
@@ -557,15 +557,28 @@ Deno.test("renderIptables() makes a full render when the previous state was for 
   assert.doesNotMatch(text(fixed), /^:KUBE-SVC-/m);
 });
 
-Deno.test("restoreChunks() streams the same text in bounded pieces", () => {
+Deno.test("lineChunks() streams the same text in bounded pieces", () => {
   const snap = snapshotOf(GOLDEN_CLUSTERS.find((c) => c.name === "overall")!).v4;
   const r = render(snap);
-  const chunks = [...restoreChunks(r.lines, 512)];
+  const chunks = [...lineChunks(r.lines, 512)];
   assert.ok(chunks.length > 5);
   assert.equal(chunks.join(""), text(r));
   for (const c of chunks.slice(0, -1)) assert.ok(c.length >= 512 && c.length < 512 + 400);
   assert.equal(r.bytes, text(r).length);
   assert.equal(r.rulesWritten, r.lines.filter((l) => l.startsWith("-A ")).length);
+  assert.equal(r.input.lineCount, r.lines.length);
+});
+
+Deno.test("renderIptables() makes the same input each time it is read", () => {
+  // The backend streams the input to the tool and reads it again for a failure's excerpt; the
+  // text is made on each read, so a read must not change what the next one gives.
+  for (const cluster of GOLDEN_CLUSTERS) {
+    const r = render(snapshotOf(cluster).v4);
+    const first = restoreText(r.input);
+    assert.ok(first.length > 0, cluster.name);
+    assert.equal(restoreText(r.input), first, cluster.name);
+    assert.equal([...lineChunks(r.input, 256)].join(""), first, cluster.name);
+  }
 });
 
 Deno.test("renderIptables() keeps a remote-only eTP Local service reachable from pods and the node", () => {
