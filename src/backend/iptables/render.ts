@@ -824,36 +824,23 @@ function renderServicePort(
   }
 
   // Each endpoint's chain, named once: the split and affinity rules mention it again.
-  const reachable = sp.allReachableEndpoints;
-  const seps = endpointChains(sp);
-  const sepOf = (endpoints: readonly Endpoint[], i: number): string => {
-    const ep = endpoints[i]!;
-    if (endpoints === reachable) return seps[i]!;
-    const at = reachable.indexOf(ep);
-    return at < 0 ? endpointChain(sp, ep).name : seps[at]!;
-  };
+  const sepComment = ctx.largeCluster ? "" : ` -m comment --comment ${spnArg}`;
+  const recipe = new PortEndpoints(sp, endpointChains(sp), sepComment, pm, ctx.largeCluster);
   const order = servicePortChainOrder(sp);
 
   if (usesCluster) {
     const head = internalChain === chains.svc ? kept(internalMasq) : NONE;
     const sortKey = Group.Svc * GROUP_UNIT + order;
-    blocks.push(
-      new DispatchChain(chains.svc, sortKey, head, sp, spn, sp.clusterEndpoints, sepOf, ctx),
-    );
+    blocks.push(new DispatchChain(chains.svc, sortKey, head, recipe, sp.clusterEndpoints));
   }
   if (usesLocal) {
     const head = internalChain === chains.svl ? kept(internalMasq) : NONE;
     const sortKey = Group.Svl * GROUP_UNIT + order;
-    blocks.push(
-      new DispatchChain(chains.svl, sortKey, head, sp, spn, sp.localEndpoints, sepOf, ctx),
-    );
+    blocks.push(new DispatchChain(chains.svl, sortKey, head, recipe, sp.localEndpoints));
   }
 
-  if (reachable.length > 0) {
-    const sepComment = ctx.largeCluster ? "" : ` -m comment --comment ${spnArg}`;
-    const port = new PortEndpoints(sp, seps, sepComment, pm);
-    for (let i = 0; i < reachable.length; i++) blocks.push(new EndpointChain(port, i));
-  }
+  const reachable = sp.allReachableEndpoints.length;
+  for (let i = 0; i < reachable; i++) blocks.push(new EndpointChain(recipe, i));
 
   return {
     top: {
@@ -891,63 +878,64 @@ class DispatchChain implements ChainBlock {
   readonly sortKey: number;
   readonly ruleCount: number;
   readonly #head: readonly string[];
-  readonly #sp: ServicePort;
-  readonly #spn: string;
+  readonly #port: PortEndpoints;
   readonly #endpoints: readonly Endpoint[];
-  readonly #sepOf: (endpoints: readonly Endpoint[], i: number) => string;
-  readonly #largeCluster: boolean;
 
   constructor(
     name: string,
     sortKey: number,
     head: readonly string[],
-    sp: ServicePort,
-    spn: string,
+    port: PortEndpoints,
     endpoints: readonly Endpoint[],
-    sepOf: (endpoints: readonly Endpoint[], i: number) => string,
-    ctx: PortContext,
   ) {
     this.name = name;
     this.sortKey = sortKey;
     this.#head = head;
-    this.#sp = sp;
-    this.#spn = spn;
+    this.#port = port;
     this.#endpoints = endpoints;
-    this.#sepOf = sepOf;
-    this.#largeCluster = ctx.largeCluster;
-    this.ruleCount = head.length + endpoints.length * (sp.sessionAffinity === null ? 1 : 2);
+    this.ruleCount = head.length + endpointRuleCount(port.sp, endpoints);
   }
 
   get rules(): readonly string[] {
     const rules = [...this.#head];
-    writeEndpointRules(
-      rules,
-      this.#sp,
-      this.#spn,
-      this.name,
-      this.#endpoints,
-      this.#sepOf,
-      this.#largeCluster,
-    );
+    writeEndpointRules(rules, this.#port, this.name, this.#endpoints);
     return rules;
   }
 }
 
-/** What the `KUBE-SEP-…` chains of one service port share. */
+/** What the rules of one service port's endpoint and dispatch chains are made from. */
 class PortEndpoints {
   readonly sp: ServicePort;
   /** The chains of `sp.allReachableEndpoints`, in its order. */
   readonly seps: readonly string[];
-  /** ` -m comment --comment …`, or "" in large clusters. */
+  /** ` -m comment --comment …` of the `KUBE-SEP-…` rules, or "" in large clusters. */
   readonly comment: string;
   /** `-m tcp -p tcp` (or the port's protocol). */
   readonly pm: string;
+  /** Per-endpoint comments are left out (upstream's large cluster mode). */
+  readonly largeCluster: boolean;
 
-  constructor(sp: ServicePort, seps: readonly string[], comment: string, pm: string) {
+  constructor(
+    sp: ServicePort,
+    seps: readonly string[],
+    comment: string,
+    pm: string,
+    largeCluster: boolean,
+  ) {
     this.sp = sp;
     this.seps = seps;
     this.comment = comment;
     this.pm = pm;
+    this.largeCluster = largeCluster;
+  }
+
+  /** The `KUBE-SEP-…` chain of `endpoints[i]`. */
+  sepOf(endpoints: readonly Endpoint[], i: number): string {
+    const reachable = this.sp.allReachableEndpoints;
+    if (endpoints === reachable) return this.seps[i]!;
+    const ep = endpoints[i]!;
+    const at = reachable.indexOf(ep);
+    return at < 0 ? endpointChain(this.sp, ep).name : this.seps[at]!;
   }
 }
 
@@ -986,23 +974,26 @@ class EndpointChain implements ChainBlock {
   }
 }
 
+/** How many rules {@linkcode writeEndpointRules} writes for `endpoints`. */
+function endpointRuleCount(sp: ServicePort, endpoints: readonly Endpoint[]): number {
+  return endpoints.length * (sp.sessionAffinity === null ? 1 : 2);
+}
+
 /** Upstream `writeServiceToEndpointRules`: affinity checks first, then the random split. */
 function writeEndpointRules(
   rules: string[],
-  sp: ServicePort,
-  spn: string,
+  port: PortEndpoints,
   chain: string,
   endpoints: readonly Endpoint[],
-  sepOf: (endpoints: readonly Endpoint[], i: number) => string,
-  largeCluster: boolean,
 ): void {
+  const sp = port.sp;
   const comment = (ep: Endpoint) =>
-    largeCluster ? "" : ` -m comment --comment ${commentArg(`${spn} -> ${ep.ipPort}`)}`;
+    port.largeCluster ? "" : ` -m comment --comment ${commentArg(`${sp.key} -> ${ep.ipPort}`)}`;
   const n = endpoints.length;
   if (sp.sessionAffinity !== null) {
     const seconds = sp.sessionAffinity.timeoutSeconds;
     for (let i = 0; i < n; i++) {
-      const sep = sepOf(endpoints, i);
+      const sep = port.sepOf(endpoints, i);
       rules.push(
         flat(
           "-A ",
@@ -1019,7 +1010,7 @@ function writeEndpointRules(
     }
   }
   for (let i = 0; i < n; i++) {
-    const sep = sepOf(endpoints, i);
+    const sep = port.sepOf(endpoints, i);
     const split = i < n - 1
       ? ` -m statistic --mode random --probability ${probability(n - i)}`
       : "";

@@ -578,6 +578,10 @@ Deno.test("renderIptables() makes the same input each time it is read", () => {
     assert.ok(first.length > 0, cluster.name);
     assert.equal(restoreText(r.input), first, cluster.name);
     assert.equal([...lineChunks(r.input, 256)].join(""), first, cluster.name);
+    // Counted without making the text; must agree with the text.
+    const lines = first.trimEnd().split("\n");
+    assert.equal(r.input.lineCount, lines.length, cluster.name);
+    assert.equal(r.rulesWritten, lines.filter((l) => l.startsWith("-A ")).length, cluster.name);
   }
 });
 
